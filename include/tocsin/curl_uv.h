@@ -1,0 +1,56 @@
+/* libcurl's multi_socket API driven by a libuv loop (one uv_poll per socket via
+ * curl_multi_assign's table, one uv_timer from CURLMOPT_TIMERFUNCTION), plus a
+ * pool of easy handles.  The probes and the sender each own one. */
+#ifndef TOCSIN_CURL_UV_H
+#define TOCSIN_CURL_UV_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "tocsin/fdpoll.h"
+
+struct tocsin_curl_req;
+/* Called once when the transfer of REQ ends (after it left the multi handle). */
+typedef void (*tocsin_curl_done_cb)(struct tocsin_curl_req *req, CURLcode code);
+
+/* Embed in the caller's per-transfer object; container_of gets it back. */
+struct tocsin_curl_req {
+    CURL *easy;
+    tocsin_curl_done_cb done;
+};
+
+struct tocsin_curl_uv {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    struct tocsin_fdtable fds;
+    CURL **pool;          /* idle easy handles */
+    size_t n_pool;
+    size_t pool_cap;
+    size_t running;       /* transfers added and not yet done */
+    bool closing;
+    void (*on_closed)(struct tocsin_curl_uv *cu);
+};
+
+/* 0 or a negative errno-style code.  POOL_CAP bounds the idle easy handles kept. */
+int tocsin_curl_uv_init(struct tocsin_curl_uv *cu, uv_loop_t *loop, size_t pool_cap);
+
+/* An easy handle from the pool (reset) or a new one; NULL on ENOMEM. */
+CURL *tocsin_curl_uv_easy(struct tocsin_curl_uv *cu);
+/* Gives an easy handle back to the pool (or frees it when the pool is full). */
+void tocsin_curl_uv_release_easy(struct tocsin_curl_uv *cu, CURL *easy);
+
+/* Starts REQ->easy; REQ->done fires once, later, from the loop.  0 or -errno;
+ * on failure the callback never fires. */
+int tocsin_curl_uv_add(struct tocsin_curl_uv *cu, struct tocsin_curl_req *req);
+
+/* Aborts REQ's transfer; its done callback will not fire. */
+void tocsin_curl_uv_cancel(struct tocsin_curl_uv *cu, struct tocsin_curl_req *req);
+
+/* Tears down (transfers must be finished or cancelled); ON_CLOSED fires when
+ * every handle is closed, after which CU may be freed. */
+void tocsin_curl_uv_close(struct tocsin_curl_uv *cu, void (*on_closed)(struct tocsin_curl_uv *cu));
+
+#endif

@@ -1,0 +1,45 @@
+/* Probe kinds: one const vtable each (probes/http.c, probes/tcp.c).  A probe is
+ * a chain of small callbacks with its timeout armed first and one finish path
+ * that records the result and frees (relayd's check engine). */
+#ifndef TOCSIN_PROBE_H
+#define TOCSIN_PROBE_H
+
+#include <uv.h>
+
+#include "tocsin/config.h"
+#include "tocsin/curl_uv.h"
+#include "tocsin/resolver.h"
+#include "tocsin/result.h"
+
+/* What every probe may use; owned by the agent (or `tocsin probe`). */
+struct tocsin_probe_env {
+    uv_loop_t *loop;
+    struct tocsin_curl_uv *curl;          /* the probes' curl multi */
+    struct tocsin_resolver **resolvers;   /* one per region, by region index */
+    const struct tocsin_config *config;
+};
+
+/* Fires exactly once per started check, unless the check was cancelled. */
+typedef void (*tocsin_probe_cb)(void *data, const struct tocsin_result *result);
+
+struct tocsin_probe_op; /* one check in flight; private to its kind */
+
+struct tocsin_probe_kind {
+    const char *name;
+    /* Starts one check of MONITOR from REGION.  0 and *OP set, or -errno (then CB
+     * never fires).  CB never fires inside start. */
+    int (*start)(const struct tocsin_probe_env *env, const struct tocsin_monitor_conf *monitor,
+                 size_t region, tocsin_probe_cb cb, void *data, struct tocsin_probe_op **op);
+    /* Stops OP: its callback will not fire and its memory is reclaimed. */
+    void (*cancel)(struct tocsin_probe_op *op);
+};
+
+extern const struct tocsin_probe_kind tocsin_probe_http;
+extern const struct tocsin_probe_kind tocsin_probe_tcp;
+
+const struct tocsin_probe_kind *tocsin_probe_kind_of(enum tocsin_probe_type type);
+
+/* Milliseconds since START (uv_hrtime nanoseconds), rounded down. */
+int64_t tocsin_elapsed_ms(uint64_t start_ns);
+
+#endif

@@ -1,0 +1,33 @@
+/* Private to src/config: the table-driven decoder (tree -> struct tocsin_config)
+ * and the small value parsers it uses, exported for unit tests. */
+#ifndef TOCSIN_CONFIG_DECODE_H
+#define TOCSIN_CONFIG_DECODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tocsin/config.h"
+#include "tree.h"
+
+#define TOCSIN_ID_MAX 64
+
+/* "250ms", "10s", "5m", "2h", "1d" -> milliseconds; -EINVAL when malformed or too big. */
+int tocsin_config_parse_duration(const char *s, uint64_t *ms);
+
+/* Formats MS back as the largest unit that divides it ("90s", "2m"). */
+void tocsin_config_format_duration(uint64_t ms, char *buf, size_t size);
+
+/* Lowercase ASCII letters and digits kept, every other run becomes one '-', trimmed,
+ * at most 64 bytes.  Returns the length, or -EINVAL when nothing is left. */
+int tocsin_config_slug(const char *name, char *out, size_t size);
+
+/* [A-Za-z0-9_.-]{1,64} */
+bool tocsin_config_valid_id(const char *id);
+
+/* Decodes ROOTS[0] (the main file) and ROOTS[1..N) (probes.d files) into CONFIG,
+ * reporting every problem into LOG.  Returns 0 (check LOG for errors) or -ENOMEM. */
+int cfg_decode(struct cfg_log *log, struct cnode *const *roots, size_t n,
+               struct tocsin_config *config);
+
+#endif

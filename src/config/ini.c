@@ -1,0 +1,410 @@
+/* INI loader: inih -> the same node tree the YAML loader builds.
+ *
+ * Debian's inih 55 reports no line numbers, truncates sections to 50 bytes and
+ * splits lines over 200 bytes.  So the reader below owns the lines: it counts
+ * them, keeps the whole raw line, handles [section] headers and syntax errors
+ * itself, and hands inih a short normalised "k=v" line for every key line so
+ * inih calls the handler exactly once per key; the handler then takes key, value
+ * and columns from the raw line.
+ *
+ * Mapping (see DESIGN §3): [agent] and [defaults] become those mappings;
+ * [webhook NAME] / [monitor ID] / [region NAME] append a mapping with
+ * name / id / name to webhooks / monitors / regions; [policy NAME] adds NAME to
+ * the policies mapping.  "a.b = v" nests one level (split at the first dot, so a
+ * header name may contain dots); "level.N = after=5 notify=ops,pager" in a policy
+ * appends {level: N, after: 5, notify: "ops,pager"} to its levels.  Values keep
+ * from_ini so the decoder splits them on commas where it expects a list.  One
+ * pair of surrounding double quotes is removed; " ;" starts an inline comment. */
+#include "tree.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ictx {
+    struct cfg_log *log;
+    const struct cfg_file *file;
+    const char *pos;
+    const char *end;
+    int lineno;
+    char *raw;       /* the current physical line, without its newline */
+    size_t raw_cap;
+    struct cnode *root;
+    struct cnode *section; /* mapping keys go to; NULL outside a valid section */
+    bool have_section;     /* a header was seen (valid or not) */
+    bool in_policy;        /* level.N keys are levels only in [policy NAME] */
+    int rc;                /* -ENOMEM once an allocation failed */
+};
+
+static const char *const section_types[] = { "agent", "defaults", "webhook", "policy",
+                                             "monitor", "region" };
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int col_of(const struct ictx *c, const char *p)
+{
+    return (int)(p - c->raw) + 1;
+}
+
+/* Copies the next physical line into c->raw; false at the end of input. */
+static bool next_raw_line(struct ictx *c)
+{
+    const char *nl;
+    size_t len;
+
+    if (c->pos >= c->end)
+        return false;
+    nl = memchr(c->pos, '\n', (size_t)(c->end - c->pos));
+    len = (size_t)((nl ? nl : c->end) - c->pos);
+    if (len + 1 > c->raw_cap) {
+        char *p = realloc(c->raw, len + 1);
+
+        if (!p) {
+            c->rc = -ENOMEM;
+            return false;
+        }
+        c->raw = p;
+        c->raw_cap = len + 1;
+    }
+    memcpy(c->raw, c->pos, len);
+    if (len > 0 && c->raw[len - 1] == '\r')
+        len--;
+    c->raw[len] = '\0';
+    c->pos = nl ? nl + 1 : c->end;
+    c->lineno++;
+    if (c->lineno == 1 && strncmp(c->raw, "\xEF\xBB\xBF", 3) == 0)
+        memset(c->raw, ' ', 3); /* BOM: keep columns counting characters after it */
+    return true;
+}
+
+/* Gets (or creates at the header position) the root child KEY of the given kind. */
+static struct cnode *root_child(struct ictx *c, const char *key, enum cnode_kind kind, int col)
+{
+    struct cnode *node = cnode_get(c->root, key), *k;
+
+    if (node)
+        return node->kind == kind ? node : NULL;
+    k = cnode_scalar(c->file, c->lineno, col, key, strlen(key));
+    node = cnode_new(kind, c->file, c->lineno, col);
+    if (!k || !node || cnode_put(c->root, k, node) < 0) {
+        cnode_free(k);
+        cnode_free(node);
+        c->rc = -ENOMEM;
+        return NULL;
+    }
+    return node;
+}
+
+/* Appends a mapping {NAMEKEY: NAME} to the root list LIST. */
+static struct cnode *new_list_item(struct ictx *c, const char *list, const char *namekey,
+                                   const char *name, size_t len, int col, int name_col)
+{
+    struct cnode *seq = root_child(c, list, CNODE_SEQ, col), *map, *k = NULL, *v = NULL;
+
+    if (!seq)
+        return NULL;
+    map = cnode_new(CNODE_MAP, c->file, c->lineno, col);
+    if (!map || cnode_append(seq, map) < 0) {
+        cnode_free(map);
+        c->rc = -ENOMEM;
+        return NULL;
+    }
+    if (len == 0)
+        return map;
+    k = cnode_scalar(c->file, c->lineno, name_col, namekey, strlen(namekey));
+    v = cnode_scalar(c->file, c->lineno, name_col, name, len);
+    if (!k || !v || cnode_put(map, k, v) < 0) {
+        cnode_free(k);
+        cnode_free(v);
+        c->rc = -ENOMEM;
+        return NULL;
+    }
+    v->from_ini = true;
+    return map;
+}
+
+static struct cnode *new_policy(struct ictx *c, const char *name, size_t len, int col,
+                                int name_col)
+{
+    struct cnode *map = root_child(c, "policies", CNODE_MAP, col), *k, *v;
+
+    if (!map)
+        return NULL;
+    k = cnode_scalar(c->file, c->lineno, name_col, name, len);
+    v = cnode_new(CNODE_MAP, c->file, c->lineno, col);
+    if (!k || !v || cnode_put(map, k, v) < 0) {
+        cnode_free(k);
+        cnode_free(v);
+        c->rc = -ENOMEM;
+        return NULL;
+    }
+    return v;
+}
+
+static struct cnode *open_section(struct ictx *c, const char *type, const char *name,
+                                  size_t len, int col, int name_col)
+{
+    const char *list = strcmp(type, "webhook") == 0   ? "webhooks"
+                       : strcmp(type, "monitor") == 0 ? "monitors"
+                       : strcmp(type, "region") == 0  ? "regions"
+                                                      : NULL;
+
+    if (strcmp(type, "agent") == 0 || strcmp(type, "defaults") == 0) {
+        if (len > 0) {
+            cfg_error(c->log, c->file, c->lineno, name_col, "section [%s] takes no name", type);
+            return NULL;
+        }
+        return root_child(c, type, CNODE_MAP, col);
+    }
+    if (list)
+        return new_list_item(c, list, strcmp(type, "monitor") == 0 ? "id" : "name", name, len,
+                             col, name_col);
+    if (len == 0) {
+        cfg_error(c->log, c->file, c->lineno, col, "section [policy] needs a name: [policy NAME]");
+        return NULL;
+    }
+    return new_policy(c, name, len, col, name_col);
+}
+
+/* "[type name]" with an optional comment after it. */
+static void parse_header(struct ictx *c, char *p)
+{
+    char *close = strchr(p, ']'), *type, *name, *e;
+    const char *hint;
+    size_t tlen;
+
+    c->have_section = true;
+    c->section = NULL;
+    c->in_policy = false;
+    if (!close || (close[1 + strspn(close + 1, " \t")] != '\0' &&
+                   !strchr(";#", close[1 + strspn(close + 1, " \t")]))) {
+        cfg_error(c->log, c->file, c->lineno, col_of(c, p), "expected \"[section]\"");
+        return;
+    }
+    type = p + 1 + strspn(p + 1, " \t");
+    tlen = strcspn(type, " \t]");
+    name = type + tlen + strspn(type + tlen, " \t");
+    for (e = close; e > name && is_space(e[-1]); e--)
+        ;
+    *close = '\0';
+    type[tlen] = '\0';
+    for (size_t i = 0; i < sizeof(section_types) / sizeof(*section_types); i++)
+        if (strcmp(type, section_types[i]) == 0) {
+            c->section = open_section(c, type, name, (size_t)(e - name), col_of(c, p),
+                                      col_of(c, name));
+            c->in_policy = strcmp(type, "policy") == 0;
+            return;
+        }
+    hint = cfg_suggest(type, section_types, sizeof(section_types) / sizeof(*section_types));
+    if (hint)
+        cfg_error(c->log, c->file, c->lineno, col_of(c, type),
+                  "unknown section [%s] (did you mean [%s]?)", type, hint);
+    else
+        cfg_error(c->log, c->file, c->lineno, col_of(c, type), "unknown section [%s]", type);
+}
+
+/* Decides what inih gets for the current raw line: "k=v" for a key line, else "". */
+static bool classify_line(struct ictx *c)
+{
+    char *p = c->raw + strspn(c->raw, " \t");
+
+    if (*p == '\0' || *p == ';' || *p == '#')
+        return false;
+    if (*p == '[') {
+        parse_header(c, p);
+        return false;
+    }
+    if (!strpbrk(p, "=:")) {
+        cfg_error(c->log, c->file, c->lineno, col_of(c, p),
+                  "expected \"key = value\" or \"[section]\"");
+        return false;
+    }
+    return true;
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+    struct ictx *c = stream;
+    bool key_line;
+
+    if (num < 4 || c->rc < 0 || !next_raw_line(c))
+        return NULL;
+    key_line = classify_line(c);
+    strcpy(str, key_line ? "k=v\n" : "\n");
+    return str;
+}
+
+static struct cnode *ini_scalar(struct ictx *c, const char *s, size_t len, const char *at)
+{
+    struct cnode *n = cnode_scalar(c->file, c->lineno, col_of(c, at), s, len);
+
+    if (n)
+        n->from_ini = true;
+    else
+        c->rc = -ENOMEM;
+    return n;
+}
+
+/* Puts KEY (LEN bytes at K, shown at column of AT) = VAL into MAP unless it is there. */
+static void put_unique(struct ictx *c, struct cnode *map, const char *k, size_t klen,
+                       const char *at, struct cnode *val, const char *fullkey)
+{
+    struct cnode *key = ini_scalar(c, k, klen, at);
+    long first = key ? cnode_find(map, key->value) : -1;
+
+    if (key && first >= 0) {
+        const struct cnode *f = map->keys[first];
+
+        cfg_error(c->log, c->file, c->lineno, col_of(c, fullkey),
+                  "duplicate key \"%.*s\" (first defined at %s:%d:%d)",
+                  (int)strcspn(fullkey, " \t=:"), fullkey, f->file->name, f->line, f->col);
+    } else if (key && val && cnode_put(map, key, val) == 0) {
+        return;
+    } else {
+        c->rc = -ENOMEM;
+    }
+    cnode_free(key);
+    cnode_free(val);
+}
+
+/* "after=5 notify=ops,pager repeat=30m" -> a mapping. */
+static void parse_level(struct ictx *c, struct cnode *sect, const char *key, size_t klen,
+                        char *val)
+{
+    struct cnode *levels = cnode_get(sect, "levels"), *map;
+    char *tok, *eq;
+
+    if (!levels) {
+        levels = cnode_new(CNODE_SEQ, c->file, c->lineno, col_of(c, key));
+        put_unique(c, sect, "levels", 6, key, levels, key);
+    }
+    if (!levels || levels->kind != CNODE_SEQ) {
+        cfg_error(c->log, c->file, c->lineno, col_of(c, key), "\"levels\" must be a list");
+        return;
+    }
+    map = cnode_new(CNODE_MAP, c->file, c->lineno, col_of(c, key));
+    if (!map || cnode_append(levels, map) < 0) {
+        cnode_free(map);
+        c->rc = -ENOMEM;
+        return;
+    }
+    put_unique(c, map, "level", 5, key + 6, ini_scalar(c, key + 6, klen - 6, key + 6), key + 6);
+    for (tok = val; *tok && c->rc == 0;) {
+        size_t len = strcspn(tok, " \t");
+
+        eq = memchr(tok, '=', len);
+        if (!eq || eq == tok) {
+            cfg_error(c->log, c->file, c->lineno, col_of(c, tok),
+                      "expected key=value in level, got \"%.*s\"", (int)len, tok);
+        } else {
+            put_unique(c, map, tok, (size_t)(eq - tok), tok,
+                       ini_scalar(c, eq + 1, len - (size_t)(eq + 1 - tok), eq + 1), tok);
+        }
+        tok += len;
+        tok += strspn(tok, " \t");
+    }
+}
+
+static void put_key(struct ictx *c, const char *key, size_t klen, struct cnode *val)
+{
+    const char *dot = memchr(key, '.', klen);
+    struct cnode *parent, *k;
+    long i;
+
+    if (!dot) {
+        put_unique(c, c->section, key, klen, key, val, key);
+        return;
+    }
+    /* Nested one level: "expect.status", "headers.X-Team". */
+    k = ini_scalar(c, key, (size_t)(dot - key), key);
+    i = k ? cnode_find(c->section, k->value) : -1;
+    parent = i >= 0 ? c->section->items[i] : cnode_new(CNODE_MAP, c->file, c->lineno, col_of(c, key));
+    if (i < 0 && (!k || !parent || cnode_put(c->section, k, parent) < 0)) {
+        cnode_free(k);
+        cnode_free(parent);
+        cnode_free(val);
+        c->rc = -ENOMEM;
+        return;
+    }
+    if (i >= 0)
+        cnode_free(k);
+    if (parent->kind != CNODE_MAP) {
+        cfg_error(c->log, c->file, c->lineno, col_of(c, key), "\"%.*s\" is already set to a value",
+                  (int)(dot - key), key);
+        cnode_free(val);
+        return;
+    }
+    put_unique(c, parent, dot + 1, klen - (size_t)(dot + 1 - key), dot + 1, val, key);
+}
+
+/* Splits the raw line into key and value (inline comment and quotes removed). */
+static void split_line(char *line, char **key, size_t *klen, char **val, size_t *vlen)
+{
+    char *k = line + strspn(line, " \t"), *d = strpbrk(k, "=:"), *v, *e;
+
+    for (e = d; e > k && is_space(e[-1]); e--)
+        ;
+    *key = k;
+    *klen = (size_t)(e - k);
+    v = d + 1 + strspn(d + 1, " \t");
+    for (e = v; *e && !(*e == ';' && e > v && is_space(e[-1])); e++)
+        ;
+    while (e > v && is_space(e[-1]))
+        e--;
+    if (e - v >= 2 && *v == '"' && e[-1] == '"') {
+        v++;
+        e--;
+    }
+    *val = v;
+    *vlen = (size_t)(e - v);
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct ictx *c = user;
+    char *key, *val;
+    size_t klen, vlen;
+
+    (void)section, (void)name, (void)value; /* truncated by inih: use the raw line */
+    if (c->rc < 0)
+        return 1;
+    split_line(c->raw, &key, &klen, &val, &vlen);
+    if (klen == 0) {
+        cfg_error(c->log, c->file, c->lineno, col_of(c, key), "missing key before \"=\"");
+    } else if (!c->have_section) {
+        cfg_error(c->log, c->file, c->lineno, col_of(c, key), "key \"%.*s\" outside a section",
+                  (int)klen, key);
+    } else if (!c->section) {
+        ; /* the header was reported already */
+    } else if (c->in_policy && klen > 6 && strncmp(key, "level.", 6) == 0) {
+        val[vlen] = '\0';
+        parse_level(c, c->section, key, klen, val);
+    } else {
+        put_key(c, key, klen, ini_scalar(c, val, vlen, val));
+    }
+    return 1;
+}
+
+int cfg_parse_ini(struct cfg_log *log, const struct cfg_file *file, const char *buf,
+                  size_t len, struct cnode **root)
+{
+    struct ictx c = { .log = log, .file = file, .pos = buf, .end = buf + len };
+
+    *root = NULL;
+    c.root = cnode_new(CNODE_MAP, file, 1, 1);
+    if (!c.root)
+        return -ENOMEM;
+    /* inih cannot report errors on the normalised lines; ours are in LOG. */
+    (void)ini_parse_stream(reader, &c, handler, &c);
+    free(c.raw);
+    if (c.rc < 0) {
+        cnode_free(c.root);
+        return c.rc;
+    }
+    *root = c.root;
+    return 0;
+}

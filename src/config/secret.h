@@ -1,0 +1,12 @@
+/* Private to src/config: reading webhook secret_file. */
+#ifndef TOCSIN_CONFIG_SECRET_H
+#define TOCSIN_CONFIG_SECRET_H
+
+#include "tree.h"
+
+/* Reads the secret named by the scalar NODE (relative paths are taken from the
+ * directory of the file NODE is in) into *OUT, trimming one trailing newline.
+ * Problems are reported into LOG; returns -ENOMEM only on allocation failure. */
+int cfg_read_secret(struct cfg_log *log, const struct cnode *node, char **out);
+
+#endif

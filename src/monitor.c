@@ -1,0 +1,155 @@
+/* The monitor state machine: per-region counters, quorum, UP/DOWN transitions
+ * and notification levels (DESIGN §4).  No I/O: results in, alerts out. */
+#include "tocsin/monitor.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tocsin_monitor_state_init(struct tocsin_monitor_state *s, const struct tocsin_config *config,
+                              const struct tocsin_monitor_conf *monitor)
+{
+    memset(s, 0, sizeof(*s));
+    s->status = TOCSIN_STATUS_UNKNOWN;
+    s->incident_previous = TOCSIN_STATUS_UNKNOWN;
+    s->n_regions = monitor->n_regions;
+    s->n_webhooks = config->n_webhooks;
+    s->region_failures = calloc(s->n_regions ? s->n_regions : 1, sizeof(int));
+    s->region_successes = calloc(s->n_regions ? s->n_regions : 1, sizeof(int));
+    s->webhook_level = calloc(s->n_webhooks ? s->n_webhooks : 1, sizeof(int));
+    if (!s->region_failures || !s->region_successes || !s->webhook_level) {
+        tocsin_monitor_state_free(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void tocsin_monitor_state_free(struct tocsin_monitor_state *s)
+{
+    free(s->region_failures);
+    free(s->region_successes);
+    free(s->webhook_level);
+    memset(s, 0, sizeof(*s));
+}
+
+/* The quorum-th largest of the region failure counters. */
+static int quorum_failures(const struct tocsin_monitor_state *s, int quorum)
+{
+    int best = 0;
+
+    /* Counts, for each candidate value, how many regions reach it; regions are few. */
+    for (size_t i = 0; i < s->n_regions; i++) {
+        int candidate = s->region_failures[i];
+        int reaching = 0;
+        for (size_t j = 0; j < s->n_regions; j++)
+            if (s->region_failures[j] >= candidate)
+                reaching++;
+        if (reaching >= quorum && candidate > best)
+            best = candidate;
+    }
+    return best;
+}
+
+static size_t regions_recovered(const struct tocsin_monitor_state *s, int success_threshold)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n_regions; i++)
+        if (s->region_successes[i] >= success_threshold)
+            n++;
+    return n;
+}
+
+static void emit_alert(struct tocsin_monitor_state *s, const struct tocsin_config *config,
+                       const struct tocsin_monitor_conf *monitor, const struct tocsin_result *result,
+                       enum tocsin_notification type, int level, size_t webhook,
+                       tocsin_alert_cb emit, void *data)
+{
+    struct tocsin_alert alert = {
+        .monitor = monitor,
+        .region = config->regions[result->region].name,
+        .check_result = *result,
+        .monitor_status = type == TOCSIN_NOTIFY_INCIDENT ? TOCSIN_STATUS_DOWN : TOCSIN_STATUS_UP,
+        .previous_status = type == TOCSIN_NOTIFY_INCIDENT ? s->incident_previous
+                                                          : TOCSIN_STATUS_DOWN,
+        .consecutive_failures = s->consecutive_failures,
+        .notification_level = level,
+        .type = type,
+        .webhook = webhook,
+    };
+
+    emit(data, &alert);
+}
+
+/* Fires every level reached and not yet fired in this incident, in order. */
+static void fire_levels(struct tocsin_monitor_state *s, const struct tocsin_config *config,
+                        const struct tocsin_monitor_conf *monitor,
+                        const struct tocsin_result *result, tocsin_alert_cb emit, void *data)
+{
+    const struct tocsin_policy_conf *policy = &config->policies[monitor->policy];
+
+    while (s->levels_fired < policy->n_levels &&
+           s->consecutive_failures >= policy->levels[s->levels_fired].after) {
+        const struct tocsin_level_conf *level = &policy->levels[s->levels_fired];
+        for (size_t i = 0; i < level->n_notify; i++) {
+            size_t w = level->notify[i];
+            if (!(config->webhooks[w].events & TOCSIN_EVENT_INCIDENT))
+                continue;
+            if (s->webhook_level[w] < level->level)
+                s->webhook_level[w] = level->level;
+            emit_alert(s, config, monitor, result, TOCSIN_NOTIFY_INCIDENT, level->level, w, emit,
+                       data);
+        }
+        s->levels_fired++;
+    }
+}
+
+/* Sends a recovery to every webhook that got an incident and wants recoveries. */
+static void recover(struct tocsin_monitor_state *s, const struct tocsin_config *config,
+                    const struct tocsin_monitor_conf *monitor, const struct tocsin_result *result,
+                    tocsin_alert_cb emit, void *data)
+{
+    for (size_t w = 0; w < s->n_webhooks; w++) {
+        if (s->webhook_level[w] > 0 && (config->webhooks[w].events & TOCSIN_EVENT_RECOVERY))
+            emit_alert(s, config, monitor, result, TOCSIN_NOTIFY_RECOVERY, s->webhook_level[w], w,
+                       emit, data);
+        s->webhook_level[w] = 0;
+    }
+    s->levels_fired = 0;
+}
+
+void tocsin_monitor_feed(struct tocsin_monitor_state *s, const struct tocsin_config *config,
+                         const struct tocsin_monitor_conf *monitor, size_t slot,
+                         const struct tocsin_result *result, tocsin_alert_cb emit, void *data)
+{
+    const struct tocsin_policy_conf *policy = &config->policies[monitor->policy];
+    size_t needed_up = s->n_regions - (size_t)monitor->quorum + 1;
+
+    if (slot >= s->n_regions)
+        return;
+    if (result->status == TOCSIN_STATUS_DOWN) {
+        s->region_failures[slot]++;
+        s->region_successes[slot] = 0;
+    } else {
+        s->region_successes[slot]++;
+        s->region_failures[slot] = 0;
+    }
+    s->consecutive_failures = quorum_failures(s, monitor->quorum);
+
+    if (s->status != TOCSIN_STATUS_DOWN &&
+        s->consecutive_failures >= policy->failure_threshold) {
+        s->incident_previous = s->status;
+        s->status = TOCSIN_STATUS_DOWN;
+        s->levels_fired = 0;
+    }
+    if (s->status == TOCSIN_STATUS_DOWN && result->status == TOCSIN_STATUS_DOWN) {
+        fire_levels(s, config, monitor, result, emit, data);
+        return;
+    }
+    if (result->status == TOCSIN_STATUS_UP &&
+        regions_recovered(s, policy->success_threshold) >= needed_up) {
+        if (s->status == TOCSIN_STATUS_DOWN)
+            recover(s, config, monitor, result, emit, data);
+        s->status = TOCSIN_STATUS_UP;
+    }
+}

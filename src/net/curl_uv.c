@@ -1,0 +1,219 @@
+/* libcurl multi_socket on libuv (pattern of curl's docs/examples/multi-uv.c),
+ * with sockets closed late (fdpoll) and easy handles pooled. */
+#include "tocsin/curl_uv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tocsin/log.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+static void check_done(struct tocsin_curl_uv *cu)
+{
+    CURLMsg *msg;
+    int pending;
+
+    while ((msg = curl_multi_info_read(cu->multi, &pending)) != NULL) {
+        struct tocsin_curl_req *req = NULL;
+        CURL *easy = msg->easy_handle;
+        CURLcode code = msg->data.result;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
+        curl_multi_remove_handle(cu->multi, easy);
+        cu->running--;
+        /* The callback may add new transfers: we are outside every curl callback. */
+        req->done(req, code);
+    }
+}
+
+static void on_socket_event(struct tocsin_fdpoll *p, int status, int events)
+{
+    struct tocsin_curl_uv *cu = p->data;
+    int flags = 0;
+    int running;
+
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    curl_multi_socket_action(cu->multi, p->fd, flags, &running);
+    check_done(cu);
+}
+
+static void on_timeout(uv_timer_t *timer)
+{
+    struct tocsin_curl_uv *cu = container_of(timer, struct tocsin_curl_uv, timer);
+    int running;
+
+    curl_multi_socket_action(cu->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(cu);
+}
+
+/* CURLMOPT_TIMERFUNCTION: only arms the uv timer; never calls curl from here. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct tocsin_curl_uv *cu = userp;
+
+    (void)multi;
+    if (timeout_ms < 0)
+        uv_timer_stop(&cu->timer);
+    else
+        uv_timer_start(&cu->timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+/* CURLMOPT_SOCKETFUNCTION */
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct tocsin_curl_uv *cu = userp;
+    int events = 0;
+    int rc;
+
+    (void)easy;
+    (void)socketp;
+    if (what == CURL_POLL_REMOVE) {
+        tocsin_fdtable_release(&cu->fds, s);
+        return 0;
+    }
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    rc = tocsin_fdtable_watch(&cu->fds, s, events, on_socket_event, cu);
+    if (rc < 0) {
+        tocsin_error("cannot watch socket", "error", uv_strerror(rc));
+        return -1; /* curl fails this transfer; the agent goes on */
+    }
+    return 0;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the descriptor outlives its uv_poll handle. */
+static int on_close_socket(void *clientp, curl_socket_t s)
+{
+    struct tocsin_curl_uv *cu = clientp;
+
+    tocsin_fdtable_close_late(&cu->fds, s);
+    return 0;
+}
+
+static void maybe_closed(struct tocsin_curl_uv *cu)
+{
+    /* timer.data is cleared by the timer's close callback. */
+    if (cu->closing && cu->fds.n_open == 0 && cu->timer.data == NULL && cu->on_closed) {
+        void (*cb)(struct tocsin_curl_uv *) = cu->on_closed;
+        cu->on_closed = NULL;
+        tocsin_fdtable_free(&cu->fds);
+        cb(cu);
+    }
+}
+
+static void on_fds_drained(struct tocsin_fdtable *t)
+{
+    struct tocsin_curl_uv *cu = container_of(t, struct tocsin_curl_uv, fds);
+
+    maybe_closed(cu);
+}
+
+int tocsin_curl_uv_init(struct tocsin_curl_uv *cu, uv_loop_t *loop, size_t pool_cap)
+{
+    int rc;
+
+    *cu = (struct tocsin_curl_uv){.loop = loop, .pool_cap = pool_cap};
+    cu->pool = calloc(pool_cap ? pool_cap : 1, sizeof(*cu->pool));
+    if (cu->pool == NULL)
+        return -ENOMEM;
+    cu->multi = curl_multi_init();
+    if (cu->multi == NULL) {
+        free(cu->pool);
+        return -ENOMEM;
+    }
+    rc = uv_timer_init(loop, &cu->timer);
+    if (rc < 0) {
+        curl_multi_cleanup(cu->multi);
+        free(cu->pool);
+        return rc;
+    }
+    cu->timer.data = cu;
+    tocsin_fdtable_init(&cu->fds, loop);
+    cu->fds.drained = on_fds_drained;
+    curl_multi_setopt(cu->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(cu->multi, CURLMOPT_SOCKETDATA, cu);
+    curl_multi_setopt(cu->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(cu->multi, CURLMOPT_TIMERDATA, cu);
+    return 0;
+}
+
+CURL *tocsin_curl_uv_easy(struct tocsin_curl_uv *cu)
+{
+    CURL *easy;
+
+    if (cu->n_pool == 0)
+        return curl_easy_init();
+    easy = cu->pool[--cu->n_pool];
+    curl_easy_reset(easy);
+    return easy;
+}
+
+void tocsin_curl_uv_release_easy(struct tocsin_curl_uv *cu, CURL *easy)
+{
+    if (cu->n_pool < cu->pool_cap && !cu->closing)
+        cu->pool[cu->n_pool++] = easy;
+    else
+        curl_easy_cleanup(easy);
+}
+
+int tocsin_curl_uv_add(struct tocsin_curl_uv *cu, struct tocsin_curl_req *req)
+{
+    CURLMcode mc;
+
+    if (cu->closing)
+        return -ECANCELED;
+    curl_easy_setopt(req->easy, CURLOPT_PRIVATE, req);
+    curl_easy_setopt(req->easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(req->easy, CURLOPT_CLOSESOCKETDATA, cu);
+    /* Signals are the loop's business; curl must not install handlers. */
+    curl_easy_setopt(req->easy, CURLOPT_NOSIGNAL, 1L);
+    mc = curl_multi_add_handle(cu->multi, req->easy);
+    if (mc != CURLM_OK)
+        return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+    cu->running++;
+    return 0;
+}
+
+void tocsin_curl_uv_cancel(struct tocsin_curl_uv *cu, struct tocsin_curl_req *req)
+{
+    if (curl_multi_remove_handle(cu->multi, req->easy) == CURLM_OK)
+        cu->running--;
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    struct tocsin_curl_uv *cu = handle->data;
+
+    cu->timer.data = NULL;
+    maybe_closed(cu);
+}
+
+void tocsin_curl_uv_close(struct tocsin_curl_uv *cu, void (*on_closed)(struct tocsin_curl_uv *cu))
+{
+    cu->closing = true;
+    cu->on_closed = on_closed;
+    /* Cleanup closes cached connections through our socket callbacks first. */
+    curl_multi_cleanup(cu->multi);
+    cu->multi = NULL;
+    while (cu->n_pool > 0)
+        curl_easy_cleanup(cu->pool[--cu->n_pool]);
+    free(cu->pool);
+    cu->pool = NULL;
+    /* Anything curl left watched is released now; fds close in close callbacks. */
+    for (size_t fd = 0; fd < cu->fds.n_slots; fd++)
+        tocsin_fdtable_release(&cu->fds, (int)fd);
+    uv_close((uv_handle_t *)&cu->timer, on_timer_closed);
+}

@@ -1,0 +1,480 @@
+/* Configuration subsystem: corpus of good and bad files (exact diagnostics),
+ * YAML/INI equivalence, probes.d, ${VAR} and secret_file, value parsers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tocsin/config.h"
+#include "../src/config/decode.h"
+
+static void go_to(const char *sub)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/tests/configs/%s", TOCSIN_SOURCE_DIR, sub);
+    assert_int_equal(chdir(path), 0);
+}
+
+static bool is_config(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+
+    return name[0] != '.' && dot &&
+           (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml") || !strcmp(dot, ".ini"));
+}
+
+static int load(const char *path, struct tocsin_config **cfg, struct tocsin_diags *diags)
+{
+    int rc = tocsin_config_load(path, cfg, diags);
+
+    for (size_t i = 0; i < diags->n; i++)
+        fprintf(stderr, "  %s\n", diags->lines[i]);
+    return rc;
+}
+
+static void test_good_corpus(void **state)
+{
+    struct dirent *e;
+    DIR *dir;
+    int n = 0;
+
+    (void)state;
+    go_to("good");
+    dir = opendir(".");
+    assert_non_null(dir);
+    while ((e = readdir(dir))) {
+        struct tocsin_diags diags = { 0 };
+        struct tocsin_config *cfg = NULL;
+
+        if (!is_config(e->d_name))
+            continue;
+        fprintf(stderr, "good: %s\n", e->d_name);
+        assert_int_equal(load(e->d_name, &cfg, &diags), 0);
+        assert_int_equal(diags.n, 0);
+        assert_non_null(cfg);
+        tocsin_config_free(cfg);
+        tocsin_diags_free(&diags);
+        n++;
+    }
+    closedir(dir);
+    assert_true(n >= 4);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    char *buf = calloc(1, 65536);
+    size_t len;
+
+    assert_non_null(fp);
+    assert_non_null(buf);
+    len = fread(buf, 1, 65535, fp);
+    buf[len] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static char *join(const struct tocsin_diags *diags)
+{
+    char *buf = calloc(1, 65536);
+    size_t len = 0;
+
+    assert_non_null(buf);
+    for (size_t i = 0; i < diags->n; i++)
+        len += (size_t)snprintf(buf + len, 65536 - len, "%s\n", diags->lines[i]);
+    return buf;
+}
+
+static void check_bad(const char *name)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *cfg = NULL;
+    char expected_path[256], *expected, *got;
+    int rc;
+
+    snprintf(expected_path, sizeof(expected_path), "%.*s.expected",
+             (int)(strrchr(name, '.') - name), name);
+    fprintf(stderr, "bad: %s\n", name);
+    rc = tocsin_config_load(name, &cfg, &diags);
+    assert_int_equal(rc, -EINVAL);
+    assert_null(cfg);
+    expected = read_text(expected_path);
+    got = join(&diags);
+    assert_string_equal(got, expected);
+    /* Expanded values and secrets never reach a message. */
+    assert_null(strstr(got, "hunter2"));
+    free(expected);
+    free(got);
+    tocsin_diags_free(&diags);
+}
+
+static void test_bad_corpus(void **state)
+{
+    struct dirent *e;
+    DIR *dir;
+    int n = 0;
+
+    (void)state;
+    setenv("TOCSIN_TEST_SECRET", "hunter2", 1);
+    setenv("TOCSIN_TEST_MISSING_FILE", "/nonexistent/x", 1);
+    unsetenv("TOCSIN_TEST_UNSET_URL");
+    unsetenv("TOCSIN_TEST_INTERVAL");
+    go_to("bad");
+    dir = opendir(".");
+    assert_non_null(dir);
+    while ((e = readdir(dir))) {
+        if (is_config(e->d_name)) {
+            check_bad(e->d_name);
+            n++;
+        }
+    }
+    closedir(dir);
+    assert_true(n >= 12);
+}
+
+static void test_bad_probes_d(void **state)
+{
+    static const char expected[] =
+        "probes_d/probes.d/a.yaml:1:1: \"agent\" can only be set in the main config file\n"
+        "probes_d/probes.d/a.yaml:4:9: duplicate monitor id \"api\" (first defined at "
+        "probes_d/tocsin.yaml:2:9)\n"
+        "probes_d/probes.d/b.ini:1:1: \"defaults\" can only be set in the main config file\n";
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *cfg = NULL;
+    char *got;
+
+    (void)state;
+    go_to("bad");
+    assert_int_equal(tocsin_config_load("probes_d/tocsin.yaml", &cfg, &diags), -EINVAL);
+    got = join(&diags);
+    assert_string_equal(got, expected);
+    free(got);
+    tocsin_diags_free(&diags);
+}
+
+static void test_missing_file(void **state)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *cfg = NULL;
+
+    (void)state;
+    go_to("bad");
+    assert_true(tocsin_config_load("nope.yaml", &cfg, &diags) < 0);
+    assert_int_equal(diags.n, 1);
+    assert_string_equal(diags.lines[0],
+                        "nope.yaml:1:1: cannot read config file: No such file or directory");
+    tocsin_diags_free(&diags);
+    assert_true(tocsin_config_load("tocsin.conf", &cfg, &diags) < 0);
+    assert_string_equal(diags.lines[0],
+                        "tocsin.conf:1:1: unknown config file type: use .yaml, .yml or .ini");
+    tocsin_diags_free(&diags);
+}
+
+static void compare_kv(const struct tocsin_kvlist *a, const struct tocsin_kvlist *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_string_equal(a->items[i].name, b->items[i].name);
+        assert_string_equal(a->items[i].value, b->items[i].value);
+    }
+}
+
+static void compare_webhooks(const struct tocsin_config *a, const struct tocsin_config *b)
+{
+    assert_int_equal(a->n_webhooks, b->n_webhooks);
+    for (size_t i = 0; i < a->n_webhooks; i++) {
+        const struct tocsin_webhook_conf *x = &a->webhooks[i], *y = &b->webhooks[i];
+
+        assert_string_equal(x->name, y->name);
+        assert_string_equal(x->url, y->url);
+        assert_string_equal(x->format, y->format);
+        assert_ptr_equal(x->secret, NULL);
+        assert_ptr_equal(y->secret, NULL);
+        assert_int_equal(x->signing, y->signing);
+        assert_int_equal(x->events, y->events);
+        compare_kv(&x->headers, &y->headers);
+        assert_string_equal(x->method, y->method);
+        assert_int_equal(x->timeout_ms, y->timeout_ms);
+        assert_int_equal(x->connect_timeout_ms, y->connect_timeout_ms);
+    }
+}
+
+static void compare_policies(const struct tocsin_config *a, const struct tocsin_config *b)
+{
+    assert_int_equal(a->n_policies, b->n_policies);
+    for (size_t i = 0; i < a->n_policies; i++) {
+        const struct tocsin_policy_conf *x = &a->policies[i], *y = &b->policies[i];
+
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->failure_threshold, y->failure_threshold);
+        assert_int_equal(x->success_threshold, y->success_threshold);
+        assert_int_equal(x->n_levels, y->n_levels);
+        for (size_t j = 0; j < x->n_levels; j++) {
+            assert_int_equal(x->levels[j].level, y->levels[j].level);
+            assert_int_equal(x->levels[j].after, y->levels[j].after);
+            assert_int_equal(x->levels[j].n_notify, y->levels[j].n_notify);
+            assert_memory_equal(x->levels[j].notify, y->levels[j].notify,
+                                x->levels[j].n_notify * sizeof(size_t));
+        }
+    }
+}
+
+static void compare_monitor(const struct tocsin_monitor_conf *x, const struct tocsin_monitor_conf *y)
+{
+    assert_string_equal(x->id, y->id);
+    assert_string_equal(x->name, y->name);
+    assert_int_equal(x->type, y->type);
+    assert_true((x->url == NULL) == (y->url == NULL));
+    if (x->url)
+        assert_string_equal(x->url, y->url);
+    assert_string_equal(x->method, y->method);
+    compare_kv(&x->headers, &y->headers);
+    assert_int_equal(x->n_expect_status, y->n_expect_status);
+    assert_memory_equal(x->expect_status, y->expect_status,
+                        x->n_expect_status * sizeof(*x->expect_status));
+    assert_true((x->host == NULL) == (y->host == NULL));
+    if (x->host)
+        assert_string_equal(x->host, y->host);
+    assert_int_equal(x->port, y->port);
+    assert_int_equal(x->interval_ms, y->interval_ms);
+    assert_int_equal(x->timeout_ms, y->timeout_ms);
+    assert_int_equal(x->retry_interval_ms, y->retry_interval_ms);
+    assert_int_equal(x->policy, y->policy);
+    assert_int_equal(x->n_regions, y->n_regions);
+    assert_memory_equal(x->regions, y->regions, x->n_regions * sizeof(size_t));
+    assert_int_equal(x->quorum, y->quorum);
+}
+
+static void test_yaml_ini_same_model(void **state)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *a = NULL, *b = NULL;
+
+    (void)state;
+    go_to("good");
+    assert_int_equal(load("example.yaml", &a, &diags), 0);
+    assert_int_equal(load("example.ini", &b, &diags), 0);
+    assert_string_equal(a->agent.region, b->agent.region);
+    assert_string_equal(a->agent.state_dir, b->agent.state_dir);
+    assert_int_equal(a->agent.max_concurrency, b->agent.max_concurrency);
+    assert_int_equal(a->agent.log_level, TOCSIN_LOG_WARN);
+    assert_int_equal(a->agent.log_level, b->agent.log_level);
+    assert_int_equal(a->agent.log_format, b->agent.log_format);
+    assert_int_equal(a->n_regions, 1);
+    assert_int_equal(b->n_regions, 1);
+    assert_string_equal(b->regions[0].name, "eu-a");
+    compare_webhooks(a, b);
+    compare_policies(a, b);
+    assert_int_equal(a->n_monitors, 2);
+    assert_int_equal(a->n_monitors, b->n_monitors);
+    for (size_t i = 0; i < a->n_monitors; i++)
+        compare_monitor(&a->monitors[i], &b->monitors[i]);
+    /* Spot checks that the shared model is the intended one. */
+    assert_int_equal(b->webhooks[0].events, TOCSIN_EVENT_RECOVERY);
+    assert_int_equal(b->monitors[1].type, TOCSIN_PROBE_TCP);
+    assert_int_equal(b->monitors[0].interval_ms, 120000);
+    assert_int_equal(b->monitors[0].retry_interval_ms, 120000);
+    assert_int_equal(b->policies[0].levels[1].n_notify, 2);
+    tocsin_config_free(a);
+    tocsin_config_free(b);
+    tocsin_diags_free(&diags);
+}
+
+static void test_full_example(void **state)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *cfg = NULL;
+    const struct tocsin_monitor_conf *m;
+    char buf[64];
+
+    (void)state;
+    go_to("good");
+    assert_int_equal(load("full.yaml", &cfg, &diags), 0);
+    assert_string_equal(cfg->path, "full.yaml");
+    assert_string_equal(cfg->agent.region, "eu-central");
+    assert_int_equal(cfg->agent.max_concurrency, 500);
+    assert_int_equal(cfg->agent.log_format, TOCSIN_LOG_JSON);
+    assert_string_equal(cfg->webhooks[0].secret, "s3cret");
+    assert_int_equal(cfg->webhooks[1].signing, TOCSIN_SIGNING_NONE);
+    assert_int_equal(cfg->webhooks[1].timeout_ms, 30000);
+    m = tocsin_config_monitor(cfg, "mon_api");
+    assert_non_null(m);
+    assert_string_equal(m->name, "API Server");
+    assert_string_equal(m->method, "HEAD");
+    assert_int_equal(m->headers.n, 2);
+    tocsin_monitor_expect_status_str(m, buf, sizeof(buf));
+    assert_string_equal(buf, "200-299,301");
+    assert_true(tocsin_monitor_status_ok(m, 204));
+    assert_true(tocsin_monitor_status_ok(m, 301));
+    assert_false(tocsin_monitor_status_ok(m, 302));
+    assert_string_equal(cfg->policies[m->policy].name, "quiet");
+    assert_int_equal(m->interval_ms, 60000);
+    assert_int_equal(m->retry_interval_ms, 10000);
+    m = tocsin_config_monitor(cfg, "db");
+    assert_non_null(m);
+    assert_int_equal(m->type, TOCSIN_PROBE_TCP);
+    assert_int_equal(m->port, 5432);
+    assert_int_equal(m->interval_ms, 30000);
+    assert_int_equal(m->retry_interval_ms, 15000);
+    assert_int_equal(m->timeout_ms, 5000);
+    m = tocsin_config_monitor(cfg, "home-page-www");
+    assert_non_null(m);
+    tocsin_monitor_expect_status_str(m, buf, sizeof(buf));
+    assert_string_equal(buf, "200");
+    assert_null(tocsin_config_monitor(cfg, "nope"));
+    /* "quiet" has no levels: level 1 at its threshold to every webhook. */
+    assert_int_equal(cfg->policies[1].n_levels, 1);
+    assert_int_equal(cfg->policies[1].levels[0].after, 5);
+    assert_int_equal(cfg->policies[1].levels[0].n_notify, 2);
+    tocsin_config_free(cfg);
+}
+
+static void test_empty_config(void **state)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *cfg = NULL;
+
+    (void)state;
+    go_to("good");
+    assert_int_equal(load("empty.yaml", &cfg, &diags), 0);
+    assert_int_equal(cfg->n_monitors, 0);
+    assert_string_equal(cfg->agent.region, "default");
+    assert_string_equal(cfg->agent.state_dir, "/var/lib/tocsin");
+    assert_int_equal(cfg->agent.max_concurrency, 2000);
+    assert_int_equal(cfg->agent.log_level, TOCSIN_LOG_INFO);
+    assert_int_equal(cfg->n_policies, 1);
+    assert_string_equal(cfg->policies[0].name, "default");
+    assert_int_equal(cfg->policies[0].failure_threshold, 3);
+    assert_int_equal(cfg->policies[0].levels[0].after, 3);
+    tocsin_config_free(cfg);
+}
+
+static void test_probes_d(void **state)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *cfg = NULL;
+
+    (void)state;
+    go_to("good");
+    assert_int_equal(load("probes/tocsin.yaml", &cfg, &diags), 0);
+    /* main file first, then probes.d in byte order; dotfiles and *.txt skipped */
+    assert_int_equal(cfg->n_monitors, 3);
+    assert_string_equal(cfg->monitors[0].id, "main");
+    assert_string_equal(cfg->monitors[1].id, "web");
+    assert_string_equal(cfg->monitors[2].id, "cache");
+    assert_int_equal(cfg->n_webhooks, 2);
+    assert_string_equal(cfg->webhooks[1].name, "late");
+    assert_string_equal(cfg->policies[cfg->monitors[1].policy].name, "extra");
+    assert_string_equal(cfg->policies[cfg->monitors[0].policy].name, "default");
+    assert_int_equal(cfg->policies[0].levels[0].n_notify, 2);
+    tocsin_config_free(cfg);
+}
+
+static void test_env_and_secret_file(void **state)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *cfg = NULL;
+    const struct tocsin_webhook_conf *w;
+
+    (void)state;
+    go_to("good/env");
+    assert_int_equal(chmod("ops.secret", 0600), 0);
+    setenv("TOCSIN_TEST_HOST", "hooks.example.org", 1);
+    setenv("TOCSIN_TEST_SECRET", "hunter2", 1);
+    assert_int_equal(load("tocsin.yaml", &cfg, &diags), 0);
+    w = &cfg->webhooks[0];
+    assert_string_equal(w->url, "https://hooks.example.org/hook");
+    assert_string_equal(w->secret, "topsecret");
+    assert_string_equal(w->headers.items[0].name, "X-Literal");
+    assert_string_equal(w->headers.items[0].value, "${NOT_EXPANDED}");
+    assert_string_equal(w->headers.items[1].value, "hooks.example.org");
+    assert_string_equal(cfg->webhooks[1].secret, "hunter2");
+    tocsin_config_free(cfg);
+}
+
+static void test_duration(void **state)
+{
+    static const struct {
+        const char *s;
+        int rc;
+        uint64_t ms;
+    } cases[] = {
+        { "250ms", 0, 250 }, { "10s", 0, 10000 },   { "5m", 0, 300000 }, { "2h", 0, 7200000 },
+        { "1d", 0, 86400000 }, { "0s", 0, 0 },      { "0", -EINVAL, 0 }, { "10", -EINVAL, 0 },
+        { "5x", -EINVAL, 0 },  { "", -EINVAL, 0 },  { "s", -EINVAL, 0 }, { "-5s", -EINVAL, 0 },
+        { " 5s", -EINVAL, 0 }, { "5s ", -EINVAL, 0 }, { "1.5s", -EINVAL, 0 },
+        { "99999999999999999999s", -EINVAL, 0 },
+    };
+    char buf[32];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        uint64_t ms = 0;
+
+        assert_int_equal(tocsin_config_parse_duration(cases[i].s, &ms), cases[i].rc);
+        if (cases[i].rc == 0)
+            assert_int_equal(ms, cases[i].ms);
+    }
+    tocsin_config_format_duration(90000, buf, sizeof(buf));
+    assert_string_equal(buf, "90s");
+    tocsin_config_format_duration(7200000, buf, sizeof(buf));
+    assert_string_equal(buf, "2h");
+    tocsin_config_format_duration(1500, buf, sizeof(buf));
+    assert_string_equal(buf, "1500ms");
+}
+
+static void test_slug(void **state)
+{
+    char out[TOCSIN_ID_MAX + 1], longname[200];
+
+    (void)state;
+    assert_int_equal(tocsin_config_slug("API Server", out, sizeof(out)), 10);
+    assert_string_equal(out, "api-server");
+    tocsin_config_slug("  Home Page (www) ", out, sizeof(out));
+    assert_string_equal(out, "home-page-www");
+    tocsin_config_slug("a__b..C", out, sizeof(out));
+    assert_string_equal(out, "a-b-c");
+    tocsin_config_slug("Café #1", out, sizeof(out));
+    assert_string_equal(out, "caf-1");
+    assert_int_equal(tocsin_config_slug("!!!", out, sizeof(out)), -EINVAL);
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    longname[63] = ' ';
+    assert_int_equal(tocsin_config_slug(longname, out, sizeof(out)), 63);
+    longname[63] = 'x';
+    assert_int_equal(tocsin_config_slug(longname, out, sizeof(out)), 64);
+    assert_true(tocsin_config_valid_id("mon_api.v2-x"));
+    assert_false(tocsin_config_valid_id(""));
+    assert_false(tocsin_config_valid_id("a b"));
+    assert_false(tocsin_config_valid_id(longname));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_corpus),
+        cmocka_unit_test(test_bad_corpus),
+        cmocka_unit_test(test_bad_probes_d),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_yaml_ini_same_model),
+        cmocka_unit_test(test_full_example),
+        cmocka_unit_test(test_empty_config),
+        cmocka_unit_test(test_probes_d),
+        cmocka_unit_test(test_env_and_secret_file),
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_slug),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
