@@ -471,6 +471,9 @@ static void wh_secret(struct dctx *d, struct cnode *val, void *obj)
     val->sensitive = true; /* a secret is never echoed, expanded or not */
     wd->secret = val;
     set_str(d, val, &wd->w->secret);
+    /* An empty key signs nothing a receiver can trust: almost always an empty variable. */
+    if (wd->w->secret && wd->w->secret[0] == '\0')
+        cfg_error_at(d->log, val, "\"secret\" is empty");
 }
 
 static void wh_secret_file(struct dctx *d, struct cnode *val, void *obj)
