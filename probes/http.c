@@ -1,18 +1,27 @@
-/* HTTP(S) probe on the shared curl multi.  c-ares resolves the URL's host and
- * curl gets the address through CURLOPT_CONNECT_TO, so curl never starts its
- * resolver thread; TLS still checks the URL's host name.  The timeout timer is
- * armed first and covers DNS and the whole transfer; finish() records the result
- * and the callback fires from the timer's close callback. */
+/* HTTP(S) probe on the shared curl multi.
+ *
+ * c-ares resolves every hop's host and curl gets the address through
+ * CURLOPT_CONNECT_TO, so curl never starts its resolver thread and regions never
+ * share answers; TLS still checks the URL's host name.  Redirects are followed
+ * here, hop by hop (at most 10), each hop resolved the same way.  In a proxy
+ * region only the proxy's host is resolved: the proxy resolves the target.
+ *
+ * Chain: start -> [resolve proxy] -> hop: [resolve host] -> transfer -> done ->
+ * (redirect: hop) | evaluate -> finish.  The timeout timer is armed first and
+ * covers every step; finish() records the result and the callback fires from
+ * the timer's close callback, so never inside start() and never twice. */
 #include <errno.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "tocsin/probe.h"
 
-/* Read cap on bodies until max_body_bytes is configurable: cut, not failed. */
-#define HTTP_BODY_CAP (1024 * 1024)
+#define MAX_REDIRECTS 10
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -21,22 +30,40 @@ struct tocsin_probe_op {
     struct tocsin_curl_req req;
     const struct tocsin_probe_env *env;
     const struct tocsin_monitor_conf *monitor;
+    const struct tocsin_region_conf *region;
     tocsin_probe_cb cb;
     void *data;
     struct tocsin_resolve_req *resolve;
-    char *host;                 /* URL host as curl parsed it ([v6] bracketed) */
-    char *port;                 /* URL port, default for the scheme filled in */
+    const char *resolving;      /* host being resolved, for messages */
+    char *url;                  /* this hop's URL */
+    char *host;                 /* this hop's host as curl parses it ([v6] bracketed) */
+    char *port;                 /* this hop's port, the scheme's default filled in */
+    bool https;
+    char *first_host;           /* credentials go to this host only */
+    char *proxy;                /* region proxy with its host replaced by its address */
+    const char *method;         /* changes to GET on 303 (and 301/302 after POST) */
+    bool send_body;
+    int hops;
     struct curl_slist *connect_to;
     struct curl_slist *headers;
     uint64_t start_ns;
-    int64_t dns_ms;
-    size_t body_bytes;
+    uint64_t hop_start_ns;
+    int64_t dns_ms;             /* summed over hops; -1 when nothing was resolved */
+    char *body;                 /* kept only when an expectation reads it */
+    size_t body_len;
+    size_t body_cap;
+    bool body_cut;
+    int cert_days;              /* smallest days-to-expiry seen over https hops */
+    bool cert_seen;
+    bool cert_checked_this_hop;
     bool transfer_running;
     bool finished;
     bool cancelled;
     char errbuf[CURL_ERROR_SIZE];
     struct tocsin_result result;
 };
+
+static void start_hop(struct tocsin_probe_op *op);
 
 static void on_closed(uv_handle_t *handle)
 {
@@ -56,18 +83,42 @@ static int64_t info_ms(CURL *easy, CURLINFO what)
     return (int64_t)(us / 1000);
 }
 
-/* Phase timings from curl, shifted by our own DNS time (curl never resolves). */
+/* Phase timings of the final hop; first byte counted from the check's start. */
 static void record_timings(struct tocsin_probe_op *op)
 {
     struct tocsin_timings *t = &op->result.timings;
-    int64_t dns = op->dns_ms > 0 ? op->dns_ms : 0;
     int64_t connect = info_ms(op->req.easy, CURLINFO_CONNECT_TIME_T);
     int64_t app = info_ms(op->req.easy, CURLINFO_APPCONNECT_TIME_T);
     int64_t first = info_ms(op->req.easy, CURLINFO_STARTTRANSFER_TIME_T);
+    int64_t hop_offset = (int64_t)((op->hop_start_ns - op->start_ns) / 1000000u);
 
-    t->connect_ms = connect;
-    t->tls_ms = (app >= 0 && connect >= 0) ? app - connect : -1;
-    t->first_byte_ms = first >= 0 ? first + dns : -1;
+    t->connect_ms = connect >= 0 ? connect : t->connect_ms;
+    t->tls_ms = (app >= 0 && connect >= 0) ? app - connect : t->tls_ms;
+    if (first >= 0)
+        t->first_byte_ms = hop_offset + first;
+}
+
+/* Ends the current transfer, if any, and gives its easy handle back. */
+static void end_transfer(struct tocsin_probe_op *op)
+{
+    if (op->req.easy == NULL)
+        return;
+    record_timings(op);
+    if (op->transfer_running)
+        tocsin_curl_uv_cancel(op->env->curl, &op->req);
+    op->transfer_running = false;
+    tocsin_curl_uv_release_easy(op->env->curl, op->req.easy);
+    op->req.easy = NULL;
+    curl_slist_free_all(op->connect_to);
+    curl_slist_free_all(op->headers);
+    op->connect_to = op->headers = NULL;
+}
+
+static void free_hop(struct tocsin_probe_op *op)
+{
+    curl_free(op->host);
+    curl_free(op->port);
+    op->host = op->port = NULL;
 }
 
 static void finish(struct tocsin_probe_op *op)
@@ -81,19 +132,13 @@ static void finish(struct tocsin_probe_op *op)
         tocsin_resolve_cancel(op->resolve);
         op->resolve = NULL;
     }
-    if (op->req.easy) {
-        record_timings(op);
-        if (op->transfer_running)
-            tocsin_curl_uv_cancel(op->env->curl, &op->req);
-        tocsin_curl_uv_release_easy(op->env->curl, op->req.easy);
-        op->req.easy = NULL;
-    }
-    curl_slist_free_all(op->connect_to);
-    curl_slist_free_all(op->headers);
-    curl_free(op->host);
-    curl_free(op->port);
-    op->connect_to = op->headers = NULL;
-    op->host = op->port = NULL;
+    end_transfer(op);
+    free_hop(op);
+    free(op->url);
+    free(op->first_host);
+    free(op->proxy);
+    free(op->body);
+    op->url = op->first_host = op->proxy = op->body = NULL;
     r->timings.dns_ms = op->dns_ms;
     r->timings.total_ms = tocsin_elapsed_ms(op->start_ns);
     if (r->error_kind == TOCSIN_ERR_TIMEOUT)
@@ -103,18 +148,173 @@ static void finish(struct tocsin_probe_op *op)
     uv_close((uv_handle_t *)&op->timer, on_closed);
 }
 
+static void fail(struct tocsin_probe_op *op, enum tocsin_error_kind kind, const char *what)
+{
+    tocsin_result_fail(&op->result, kind, "%s", what);
+    finish(op);
+}
+
+/* ---- reading the answer ------------------------------------------------- */
+
+static bool body_needed(const struct tocsin_monitor_conf *m)
+{
+    const struct tocsin_expect_conf *e = &m->expect;
+
+    return e->body_contains || e->body_not_contains || e->body_regex_re || e->body_not_regex_re;
+}
+
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct tocsin_probe_op *op = userdata;
     size_t len = size * nmemb;
+    size_t room = op->monitor->max_body_bytes - op->body_len;
+
+    if (len > room) {
+        /* The cap: keep what fits and stop reading; cut, not failed. */
+        op->body_cut = true;
+        len = room;
+    }
+    if (op->body && len > 0) {
+        memcpy(op->body + op->body_len, ptr, len);
+        op->body[op->body_len + len] = '\0';
+    }
+    op->body_len += len;
+    return op->body_cut ? 0 : size * nmemb;
+}
+
+/* Days until the peer certificate's notAfter, read while the connection is up. */
+static void capture_cert_days(struct tocsin_probe_op *op)
+{
+    struct curl_tlssessioninfo *info = NULL;
+    X509 *cert;
+    int days = 0, secs = 0;
+
+    op->cert_checked_this_hop = true;
+    if (curl_easy_getinfo(op->req.easy, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || info == NULL ||
+        info->backend != CURLSSLBACKEND_OPENSSL || info->internals == NULL)
+        return;
+    cert = SSL_get0_peer_certificate((SSL *)info->internals);
+    if (cert == NULL || !ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)))
+        return;
+    if (secs < 0 && days <= 0)
+        days--; /* expired: count partial days as a whole day past */
+    if (!op->cert_seen || days < op->cert_days)
+        op->cert_days = days;
+    op->cert_seen = true;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct tocsin_probe_op *op = userdata;
 
     (void)ptr;
-    /* Nothing inspects bodies yet; count them and stop reading at the cap. */
-    if (op->body_bytes + len > HTTP_BODY_CAP)
-        return 0;
-    op->body_bytes += len;
-    return len;
+    if (op->https && !op->cert_checked_this_hop)
+        capture_cert_days(op);
+    return size * nmemb;
 }
+
+/* ---- evaluating the answer ---------------------------------------------- */
+
+static bool check_status(struct tocsin_probe_op *op)
+{
+    char expected[128];
+    int status = op->result.status_code;
+
+    if (tocsin_monitor_status_ok(op->monitor, status))
+        return true;
+    tocsin_monitor_expect_status_str(op->monitor, expected, sizeof(expected));
+    tocsin_result_fail(&op->result, TOCSIN_ERR_STATUS, "expected status %s, got %d", expected,
+                       status);
+    return false;
+}
+
+static bool check_headers(struct tocsin_probe_op *op)
+{
+    const struct tocsin_kvlist *want = &op->monitor->expect.headers;
+
+    for (size_t i = 0; i < want->n; i++) {
+        struct curl_header *h = NULL;
+        const char *name = want->items[i].name, *value = want->items[i].value;
+        if (curl_easy_header(op->req.easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK) {
+            tocsin_result_fail(&op->result, TOCSIN_ERR_HEADER,
+                               "expected header %s containing \"%s\", got none", name, value);
+            return false;
+        }
+        if (strstr(h->value, value) == NULL) {
+            tocsin_result_fail(&op->result, TOCSIN_ERR_HEADER,
+                               "expected header %s containing \"%s\", got \"%.100s\"", name,
+                               value, h->value);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool body_has(const struct tocsin_probe_op *op, const char *needle)
+{
+    return memmem(op->body, op->body_len, needle, strlen(needle)) != NULL;
+}
+
+/* Regexes run on the body up to its first NUL byte (POSIX regexec). */
+static bool check_body(struct tocsin_probe_op *op)
+{
+    const struct tocsin_expect_conf *e = &op->monitor->expect;
+    struct tocsin_result *r = &op->result;
+    const char *cut = op->body_cut ? " (first bytes read)" : "";
+
+    if (op->body == NULL)
+        return true;
+    if (e->body_contains && !body_has(op, e->body_contains))
+        tocsin_result_fail(r, TOCSIN_ERR_BODY, "body%s does not contain \"%s\"", cut,
+                           e->body_contains);
+    else if (e->body_not_contains && body_has(op, e->body_not_contains))
+        tocsin_result_fail(r, TOCSIN_ERR_BODY, "body contains \"%s\"", e->body_not_contains);
+    else if (e->body_regex_re && regexec(e->body_regex_re, op->body, 0, NULL, 0) != 0)
+        tocsin_result_fail(r, TOCSIN_ERR_BODY, "body%s does not match /%s/", cut, e->body_regex);
+    else if (e->body_not_regex_re && regexec(e->body_not_regex_re, op->body, 0, NULL, 0) == 0)
+        tocsin_result_fail(r, TOCSIN_ERR_BODY, "body matches /%s/", e->body_not_regex);
+    else
+        return true;
+    return false;
+}
+
+static bool check_cert(struct tocsin_probe_op *op)
+{
+    int min = op->monitor->expect.cert_min_days;
+
+    if (min <= 0 || !op->cert_seen || op->cert_days >= min)
+        return true;
+    if (op->cert_days < 0)
+        tocsin_result_fail(&op->result, TOCSIN_ERR_CERT,
+                           "certificate expired %d days ago, minimum %d", -op->cert_days, min);
+    else
+        tocsin_result_fail(&op->result, TOCSIN_ERR_CERT,
+                           "certificate expires in %d days, minimum %d", op->cert_days, min);
+    return false;
+}
+
+static bool check_time(struct tocsin_probe_op *op)
+{
+    uint64_t max = op->monitor->expect.max_response_time_ms;
+    int64_t took = tocsin_elapsed_ms(op->start_ns);
+
+    if (max == 0 || (uint64_t)took <= max)
+        return true;
+    tocsin_result_fail(&op->result, TOCSIN_ERR_SLOW, "response took %lld ms, maximum %llu",
+                       (long long)took, (unsigned long long)max);
+    return false;
+}
+
+/* The answer arrived: each expectation in turn, the first failure wins. */
+static void evaluate(struct tocsin_probe_op *op)
+{
+    if (check_status(op) && check_headers(op) && check_body(op) && check_cert(op) &&
+        check_time(op))
+        op->result.status = TOCSIN_STATUS_UP;
+    finish(op);
+}
+
+/* ---- transfer errors ------------------------------------------------------ */
 
 static bool is_tls_error(CURLcode code)
 {
@@ -151,8 +351,8 @@ static void classify_error(struct tocsin_probe_op *op, CURLcode code)
 
     curl_easy_getinfo(op->req.easy, CURLINFO_OS_ERRNO, &os_errno);
     if (code == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED)
-        tocsin_result_fail(r, TOCSIN_ERR_REFUSED, "connection to %s port %s refused", op->host,
-                           op->port);
+        tocsin_result_fail(r, TOCSIN_ERR_REFUSED, "connection to %s port %s refused%s", op->host,
+                           op->port, op->proxy ? " (through the proxy)" : "");
     else if (code == CURLE_COULDNT_CONNECT)
         tocsin_result_fail(r, TOCSIN_ERR_REFUSED, "cannot connect: %s", detail(op, code));
     else if (code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY)
@@ -168,22 +368,52 @@ static void classify_error(struct tocsin_probe_op *op, CURLcode code)
                            (unsigned long long)op->monitor->timeout_ms);
     else
         tocsin_result_fail(r, TOCSIN_ERR_INTERNAL, "%s", detail(op, code));
+    finish(op);
 }
 
-static void check_status(struct tocsin_probe_op *op)
-{
-    char expected[128];
-    long status = 0;
+/* ---- redirects ------------------------------------------------------------ */
 
-    curl_easy_getinfo(op->req.easy, CURLINFO_RESPONSE_CODE, &status);
-    op->result.status_code = (int)status;
-    if (tocsin_monitor_status_ok(op->monitor, (int)status)) {
-        op->result.status = TOCSIN_STATUS_UP;
-        return;
+/* 303, and 301/302 after a POST, continue as GET without a body (as browsers
+ * and curl do); 307/308 repeat the request as it was. */
+static void adapt_method(struct tocsin_probe_op *op, long status)
+{
+    if (status == 303 || ((status == 301 || status == 302) && strcmp(op->method, "POST") == 0)) {
+        if (strcmp(op->method, "HEAD") != 0)
+            op->method = "GET";
+        op->send_body = false;
     }
-    tocsin_monitor_expect_status_str(op->monitor, expected, sizeof(expected));
-    tocsin_result_fail(&op->result, TOCSIN_ERR_STATUS, "expected status %s, got %ld", expected,
-                       status);
+}
+
+/* True when the answer was a redirect and the next hop has been started. */
+static bool follow_redirect(struct tocsin_probe_op *op, long status)
+{
+    char *location = NULL;
+    char *next;
+
+    if (!op->monitor->follow_redirects || status < 300 || status > 399)
+        return false;
+    curl_easy_getinfo(op->req.easy, CURLINFO_REDIRECT_URL, &location);
+    if (location == NULL)
+        return false;
+    if (op->hops >= MAX_REDIRECTS) {
+        tocsin_result_fail(&op->result, TOCSIN_ERR_STATUS, "stopped after %d redirects (last to %.200s)",
+                           MAX_REDIRECTS, location);
+        finish(op);
+        return true;
+    }
+    next = strdup(location); /* owned by the easy handle, which goes back to the pool */
+    if (next == NULL) {
+        fail(op, TOCSIN_ERR_INTERNAL, "out of memory");
+        return true;
+    }
+    adapt_method(op, status);
+    end_transfer(op);
+    free_hop(op);
+    free(op->url);
+    op->url = next;
+    op->hops++;
+    start_hop(op);
+    return true;
 }
 
 static void on_transfer_done(struct tocsin_curl_req *req, CURLcode code)
@@ -193,82 +423,160 @@ static void on_transfer_done(struct tocsin_curl_req *req, CURLcode code)
 
     op->transfer_running = false;
     curl_easy_getinfo(op->req.easy, CURLINFO_RESPONSE_CODE, &status);
+    op->result.status_code = (int)status;
     /* Stopping at the body cap aborts the read with a write error: cut, not failed. */
-    if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && op->body_bytes > 0 && status > 0))
-        check_status(op);
-    else
+    if (code == CURLE_WRITE_ERROR && op->body_cut && status > 0)
+        code = CURLE_OK;
+    if (code != CURLE_OK) {
+        op->result.status_code = 0; /* no complete HTTP answer */
         classify_error(op, code);
-    finish(op);
-}
-
-static const char *timeout_phase(struct tocsin_probe_op *op)
-{
-    if (op->resolve)
-        return "resolving the host";
-    if (op->req.easy == NULL || info_ms(op->req.easy, CURLINFO_CONNECT_TIME_T) < 0)
-        return "connecting";
-    if (info_ms(op->req.easy, CURLINFO_STARTTRANSFER_TIME_T) < 0)
-        return "waiting for the first byte";
-    return "reading the body";
-}
-
-static void on_timeout(uv_timer_t *timer)
-{
-    struct tocsin_probe_op *op = timer->data;
-
-    tocsin_result_fail(&op->result, TOCSIN_ERR_TIMEOUT, "timed out after %llu ms %s",
-                       (unsigned long long)op->monitor->timeout_ms, timeout_phase(op));
-    finish(op);
-}
-
-static int set_headers(struct tocsin_probe_op *op)
-{
-    const struct tocsin_kvlist *h = &op->monitor->headers;
-    char line[1024];
-
-    for (size_t i = 0; i < h->n; i++) {
-        struct curl_slist *next;
-        snprintf(line, sizeof(line), "%s: %s", h->items[i].name, h->items[i].value);
-        next = curl_slist_append(op->headers, line);
-        if (next == NULL)
-            return -ENOMEM;
-        op->headers = next;
+        return;
     }
+    if (follow_redirect(op, status))
+        return;
+    evaluate(op);
+}
+
+/* ---- starting a hop ------------------------------------------------------- */
+
+/* Appends "NAME: VALUE"; an empty value removes a header curl would add. */
+static int add_header(struct curl_slist **list, const char *name, const char *value)
+{
+    char line[1024];
+    struct curl_slist *next;
+
+    snprintf(line, sizeof(line), "%s: %s", name, value);
+    next = curl_slist_append(*list, line);
+    if (next == NULL)
+        return -ENOMEM;
+    *list = next;
     return 0;
 }
 
-static void set_method(CURL *easy, const char *method)
+static int build_headers(struct tocsin_probe_op *op)
 {
-    if (strcmp(method, "GET") == 0)
-        return;
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-    else
-        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    const struct tocsin_kvlist *h = &op->monitor->headers;
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < h->n; i++)
+        rc = add_header(&op->headers, h->items[i].name, h->items[i].value);
+    /* curl would otherwise wait for "100 Continue" before sending a body. */
+    if (rc == 0 && op->send_body)
+        rc = add_header(&op->headers, "Expect", "");
+    return rc;
 }
 
-/* Every option of DESIGN §6 that keeps a check honest, on every check. */
+static void set_method(struct tocsin_probe_op *op, CURL *easy)
+{
+    const struct tocsin_monitor_conf *m = op->monitor;
+
+    if (strcmp(op->method, "HEAD") == 0)
+        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    else if (strcmp(op->method, "GET") != 0 && strcmp(op->method, "POST") != 0)
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, op->method);
+    if (op->send_body || strcmp(op->method, "POST") == 0) {
+        const char *body = op->send_body && m->body ? m->body : "";
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(op->send_body && m->body ? m->body_len : 0));
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+        if (strcmp(op->method, "POST") != 0)
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, op->method);
+    }
+}
+
+/* Credentials go only to the host the monitor names, never to a redirect target
+ * elsewhere (curl's own rule without CURLOPT_UNRESTRICTED_AUTH). */
+static void set_auth(struct tocsin_probe_op *op, CURL *easy)
+{
+    const struct tocsin_monitor_conf *m = op->monitor;
+
+    if (strcasecmp(op->host, op->first_host) != 0)
+        return;
+    if (m->basic_auth_user) {
+        curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(easy, CURLOPT_USERNAME, m->basic_auth_user);
+        curl_easy_setopt(easy, CURLOPT_PASSWORD, m->basic_auth_password ? m->basic_auth_password : "");
+    } else if (m->bearer_token) {
+        curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(easy, CURLOPT_XOAUTH2_BEARER, m->bearer_token);
+    }
+}
+
+static void set_tls(const struct tocsin_monitor_conf *m, CURL *easy)
+{
+    const struct tocsin_tls_conf *tls = &m->tls;
+
+    curl_easy_setopt(easy, CURLOPT_SSL_SESSIONID_CACHE, 0L); /* a resumed session shows no certificate */
+    if (tls->ca_file)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
+    if (tls->skip_verify) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (tls->cert_file) {
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, tls->cert_file);
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, tls->key_file);
+    }
+}
+
+static void set_vantage(struct tocsin_probe_op *op, CURL *easy)
+{
+    const struct tocsin_region_conf *region = op->region;
+    char iface[160];
+
+    curl_easy_setopt(easy, CURLOPT_PROXY, op->proxy ? op->proxy : ""); /* never *_proxy env */
+    if (region->source_address) {
+        snprintf(iface, sizeof(iface), "host!%s", region->source_address);
+        curl_easy_setopt(easy, CURLOPT_INTERFACE, iface);
+    } else if (region->interface) {
+        snprintf(iface, sizeof(iface), "if!%s", region->interface);
+        curl_easy_setopt(easy, CURLOPT_INTERFACE, iface);
+    }
+}
+
+static void set_versions(const struct tocsin_monitor_conf *m, CURL *easy)
+{
+    static const long ipresolve[] = {[TOCSIN_IP_ANY] = CURL_IPRESOLVE_WHATEVER,
+                                     [TOCSIN_IP_V4] = CURL_IPRESOLVE_V4,
+                                     [TOCSIN_IP_V6] = CURL_IPRESOLVE_V6};
+
+    curl_easy_setopt(easy, CURLOPT_IPRESOLVE, ipresolve[m->ip_version]);
+    if (m->http_version == TOCSIN_HTTP_1_1)
+        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    else if (m->http_version == TOCSIN_HTTP_2)
+        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+}
+
+/* Every option of DESIGN §6 that keeps a check honest, on every hop. */
 static void set_options(struct tocsin_probe_op *op, CURL *easy)
 {
-    curl_easy_setopt(easy, CURLOPT_URL, op->monitor->url);
+    const struct tocsin_monitor_conf *m = op->monitor;
+
+    curl_easy_setopt(easy, CURLOPT_URL, op->url);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(easy, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-    curl_easy_setopt(easy, CURLOPT_PROXY, "");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L); /* we follow, resolving each hop */
+    if (!m->keep_alive) {
+        curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    }
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "tocsin/" TOCSIN_VERSION);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, op->errbuf);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, op);
     /* Our timer is the deadline; curl's is a backstop a little later. */
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)op->monitor->timeout_ms + 1000L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)m->timeout_ms + 1000L);
     if (op->connect_to)
         curl_easy_setopt(easy, CURLOPT_CONNECT_TO, op->connect_to);
     if (op->headers)
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, op->headers);
-    set_method(easy, op->monitor->method);
+    set_method(op, easy);
+    set_auth(op, easy);
+    set_tls(m, easy);
+    set_vantage(op, easy);
+    set_versions(m, easy);
 }
 
 static void start_transfer(struct tocsin_probe_op *op)
@@ -276,9 +584,13 @@ static void start_transfer(struct tocsin_probe_op *op)
     int rc = -ENOMEM;
 
     op->errbuf[0] = '\0';
+    op->cert_checked_this_hop = false;
+    op->body_len = 0;
+    op->body_cut = false;
+    op->hop_start_ns = uv_hrtime();
     op->req.easy = tocsin_curl_uv_easy(op->env->curl);
     op->req.done = on_transfer_done;
-    if (op->req.easy && set_headers(op) == 0) {
+    if (op->req.easy && build_headers(op) == 0) {
         set_options(op, op->req.easy);
         rc = tocsin_curl_uv_add(op->env->curl, &op->req);
     }
@@ -291,60 +603,225 @@ static void start_transfer(struct tocsin_probe_op *op)
     op->transfer_running = true;
 }
 
-static void on_resolved(void *data, int status, const struct sockaddr_storage *addr,
-                        const char *message)
+/* server_name: SNI and the certificate name differ from the URL's host.  The
+ * URL then names server_name, CONNECT_TO sends it to the real host's address
+ * (or the real host, through a proxy) and Host: keeps the original name. */
+static int apply_server_name(struct tocsin_probe_op *op, const char *target)
+{
+    const char *name = op->monitor->tls.server_name;
+    CURLU *u;
+    char *url = NULL;
+    char line[512];
+    int rc = -ENOMEM;
+
+    if (name == NULL || !op->https || op->hops > 0)
+        return 1;
+    u = curl_url();
+    if (u && curl_url_set(u, CURLUPART_URL, op->url, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_HOST, name, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK) {
+        op->connect_to = tocsin_curl_connect_to(name, op->port, target);
+        /* Host: carries the port unless it is https' default. */
+        snprintf(line, sizeof(line), strcmp(op->port, "443") == 0 ? "%s" : "%s:%s", op->host,
+                 op->port);
+        rc = op->connect_to && add_header(&op->headers, "Host", line) == 0 ? 0 : -ENOMEM;
+        if (rc == 0) {
+            free(op->url);
+            op->url = strdup(url);
+            rc = op->url ? 0 : -ENOMEM;
+        }
+    }
+    curl_free(url);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static void connect_hop(struct tocsin_probe_op *op, const char *target)
+{
+    int rc = apply_server_name(op, target);
+
+    if (rc == 1 && target != op->host) {
+        op->connect_to = tocsin_curl_connect_to(op->host, op->port, target);
+        rc = op->connect_to ? 0 : -ENOMEM;
+    }
+    if (rc < 0) {
+        fail(op, TOCSIN_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    start_transfer(op);
+}
+
+static int family_of(const struct tocsin_monitor_conf *m)
+{
+    return m->ip_version == TOCSIN_IP_V4 ? AF_INET : m->ip_version == TOCSIN_IP_V6 ? AF_INET6
+                                                                                   : AF_UNSPEC;
+}
+
+static void on_host_resolved(void *data, int status, const struct sockaddr_storage *addr,
+                             const char *message)
 {
     struct tocsin_probe_op *op = data;
-    char ip[64], line[512];
+    char ip[64];
 
     op->resolve = NULL;
-    op->dns_ms = tocsin_elapsed_ms(op->start_ns);
+    op->dns_ms = (op->dns_ms > 0 ? op->dns_ms : 0) + tocsin_elapsed_ms(op->hop_start_ns);
     if (status < 0) {
         tocsin_result_fail(&op->result, TOCSIN_ERR_DNS, "cannot resolve %s: %s", op->host, message);
         finish(op);
         return;
     }
     tocsin_format_ip(addr, true, ip, sizeof(ip));
-    snprintf(line, sizeof(line), "%s:%s:%s:%s", op->host, op->port, ip, op->port);
-    op->connect_to = curl_slist_append(NULL, line);
-    if (op->connect_to == NULL) {
-        tocsin_result_fail(&op->result, TOCSIN_ERR_INTERNAL, "out of memory");
+    connect_hop(op, ip);
+}
+
+static void start_hop(struct tocsin_probe_op *op)
+{
+    struct sockaddr_storage literal;
+    int rc;
+
+    op->hop_start_ns = uv_hrtime();
+    if (tocsin_curl_url_parts(op->url, &op->host, &op->port, &op->https) < 0) {
+        tocsin_result_fail(&op->result, TOCSIN_ERR_STATUS, "redirect to an unusable URL: %.200s",
+                           op->url);
         finish(op);
         return;
     }
-    start_transfer(op);
+    if (op->first_host == NULL && (op->first_host = strdup(op->host)) == NULL) {
+        fail(op, TOCSIN_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    /* Through a proxy the proxy resolves; a literal needs no lookup. */
+    if (op->proxy || tocsin_parse_ip(op->host, &literal)) {
+        connect_hop(op, op->host);
+        return;
+    }
+    op->resolving = op->host;
+    rc = tocsin_resolve(op->env->resolvers[op->result.region], op->host, family_of(op->monitor),
+                        on_host_resolved, op, &op->resolve);
+    if (rc < 0) {
+        op->resolve = NULL;
+        tocsin_result_fail(&op->result, TOCSIN_ERR_INTERNAL, "cannot start resolving: %s",
+                           strerror(-rc));
+        finish(op);
+    }
 }
 
-/* Host and port as curl will see them, so CONNECT_TO matches exactly. */
-static int parse_url(struct tocsin_probe_op *op)
+/* ---- the proxy of the region ------------------------------------------- */
+
+static void on_proxy_resolved(void *data, int status, const struct sockaddr_storage *addr,
+                              const char *message)
+{
+    struct tocsin_probe_op *op = data;
+    CURLU *u = curl_url();
+    char ip[64];
+    char *url = NULL;
+
+    op->resolve = NULL;
+    op->dns_ms = tocsin_elapsed_ms(op->start_ns);
+    if (status < 0) {
+        tocsin_result_fail(&op->result, TOCSIN_ERR_DNS, "cannot resolve the proxy: %s", message);
+        curl_url_cleanup(u);
+        finish(op);
+        return;
+    }
+    tocsin_format_ip(addr, true, ip, sizeof(ip));
+    if (u && curl_url_set(u, CURLUPART_URL, op->region->proxy, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_HOST, ip, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK)
+        op->proxy = strdup(url);
+    curl_free(url);
+    curl_url_cleanup(u);
+    if (op->proxy == NULL) {
+        fail(op, TOCSIN_ERR_INTERNAL, "cannot use the proxy URL");
+        return;
+    }
+    start_hop(op);
+}
+
+/* The proxy's own host goes through c-ares too, so curl resolves nothing. */
+static void start_via_proxy(struct tocsin_probe_op *op)
 {
     CURLU *u = curl_url();
+    char *host = NULL;
+    struct sockaddr_storage literal;
     int rc = -EINVAL;
 
-    if (u == NULL)
-        return -ENOMEM;
-    if (curl_url_set(u, CURLUPART_URL, op->monitor->url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &op->host, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PORT, &op->port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+    if (u && curl_url_set(u, CURLUPART_URL, op->region->proxy, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
         rc = 0;
     curl_url_cleanup(u);
-    return rc;
+    if (rc == 0 && tocsin_parse_ip(host, &literal)) {
+        op->proxy = strdup(op->region->proxy);
+        curl_free(host);
+        if (op->proxy)
+            start_hop(op);
+        else
+            fail(op, TOCSIN_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    if (rc == 0)
+        rc = tocsin_resolve(op->env->resolvers[op->result.region], host, AF_UNSPEC,
+                            on_proxy_resolved, op, &op->resolve);
+    op->resolving = "the proxy";
+    curl_free(host);
+    if (rc < 0) {
+        op->resolve = NULL;
+        fail(op, TOCSIN_ERR_INTERNAL, "cannot use the proxy URL");
+    }
+}
+
+/* ---- the timeout and the vtable ------------------------------------------ */
+
+static const char *timeout_phase(struct tocsin_probe_op *op)
+{
+    if (op->req.easy == NULL || info_ms(op->req.easy, CURLINFO_CONNECT_TIME_T) < 0)
+        return "connecting";
+    if (op->https && info_ms(op->req.easy, CURLINFO_APPCONNECT_TIME_T) < 0)
+        return "during the TLS handshake";
+    if (info_ms(op->req.easy, CURLINFO_STARTTRANSFER_TIME_T) < 0)
+        return "waiting for the first byte";
+    return "reading the body";
+}
+
+static void on_timeout(uv_timer_t *timer)
+{
+    struct tocsin_probe_op *op = timer->data;
+    unsigned long long ms = (unsigned long long)op->monitor->timeout_ms;
+
+    /* A lookup that outlives the check is a DNS failure, not a slow server. */
+    if (op->resolve)
+        tocsin_result_fail(&op->result, TOCSIN_ERR_DNS, "DNS lookup of %s timed out after %llu ms",
+                           op->resolving, ms);
+    else
+        tocsin_result_fail(&op->result, TOCSIN_ERR_TIMEOUT, "timed out after %llu ms %s", ms,
+                           timeout_phase(op));
+    finish(op);
 }
 
 static int http_start(const struct tocsin_probe_env *env, const struct tocsin_monitor_conf *monitor,
                       size_t region, tocsin_probe_cb cb, void *data, struct tocsin_probe_op **out)
 {
     struct tocsin_probe_op *op = calloc(1, sizeof(*op));
-    struct sockaddr_storage literal;
-    int rc;
 
     if (op == NULL)
         return -ENOMEM;
+    op->url = strdup(monitor->url);
+    if (body_needed(monitor))
+        op->body = malloc(monitor->max_body_bytes + 1);
+    if (op->url == NULL || (body_needed(monitor) && op->body == NULL)) {
+        free(op->url);
+        free(op->body);
+        free(op);
+        return -ENOMEM;
+    }
     op->env = env;
     op->monitor = monitor;
+    op->region = &env->config->regions[region];
     op->cb = cb;
     op->data = data;
-    op->start_ns = uv_hrtime();
+    op->method = monitor->method;
+    op->send_body = monitor->body != NULL;
+    op->start_ns = op->hop_start_ns = uv_hrtime();
     op->dns_ms = -1;
     op->result = (struct tocsin_result){
         .status = TOCSIN_STATUS_DOWN,
@@ -355,22 +832,10 @@ static int http_start(const struct tocsin_probe_env *env, const struct tocsin_mo
     op->timer.data = op;
     uv_timer_start(&op->timer, on_timeout, monitor->timeout_ms, 0);
     *out = op;
-    rc = parse_url(op);
-    if (rc < 0) {
-        tocsin_result_fail(&op->result, TOCSIN_ERR_INTERNAL, "cannot parse url");
-        finish(op);
-    } else if (tocsin_parse_ip(op->host, &literal)) {
-        start_transfer(op); /* a literal needs no lookup, and curl does none */
-    } else {
-        rc = tocsin_resolve(env->resolvers[region], op->host, AF_UNSPEC, on_resolved, op,
-                            &op->resolve);
-        if (rc < 0) {
-            op->resolve = NULL;
-            tocsin_result_fail(&op->result, TOCSIN_ERR_INTERNAL, "cannot start resolving: %s",
-                               strerror(-rc));
-            finish(op);
-        }
-    }
+    if (op->region->proxy)
+        start_via_proxy(op);
+    else
+        start_hop(op);
     return 0;
 }
 

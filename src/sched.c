@@ -34,6 +34,21 @@ struct tocsin_sched {
     bool closing;
 };
 
+const uint64_t tocsin_lateness_bounds_ms[TOCSIN_LATENESS_BUCKETS - 1] = {
+    1, 5, 10, 50, 100, 500, 1000, 5000,
+};
+
+static void record_lateness(struct tocsin_sched *s, uint64_t due, uint64_t now)
+{
+    uint64_t late = now > due ? now - due : 0;
+    size_t i = 0;
+
+    while (i < TOCSIN_LATENESS_BUCKETS - 1 && late > tocsin_lateness_bounds_ms[i])
+        i++;
+    s->stats.lateness[i]++;
+    s->stats.lateness_sum_ms += late;
+}
+
 uint64_t tocsin_fnv1a64(const void *bytes, size_t len, uint64_t seed)
 {
     const unsigned char *p = bytes;
@@ -108,6 +123,7 @@ static void run_check(struct check_slot *c)
     struct tocsin_result failed = {.status = TOCSIN_STATUS_DOWN, .region = region};
     int rc;
 
+    record_lateness(s, c->run_due, uv_now(c->timer.loop));
     rc = kind->start(&s->env, m, region, on_result, c, &c->op);
     if (rc == 0) {
         c->running = true;

@@ -220,7 +220,7 @@ static void on_resolved(void *data, int status, const struct sockaddr_storage *a
                         const char *message)
 {
     struct delivery *d = data;
-    char ip[64], line[512], reason[256];
+    char ip[64], reason[256];
 
     d->resolve = NULL;
     if (status < 0) {
@@ -230,29 +230,13 @@ static void on_resolved(void *data, int status, const struct sockaddr_storage *a
         return;
     }
     tocsin_format_ip(addr, true, ip, sizeof(ip));
-    snprintf(line, sizeof(line), "%s:%s:%s:%s", d->host, d->port, ip, d->port);
-    d->connect_to = curl_slist_append(NULL, line);
+    d->connect_to = tocsin_curl_connect_to(d->host, d->port, ip);
     if (d->connect_to == NULL) {
         report(d, 0, false, "out of memory");
         delivery_free(d);
         return;
     }
     start_transfer(d);
-}
-
-static int parse_host(struct delivery *d, const char *url)
-{
-    CURLU *u = curl_url();
-    int rc = -EINVAL;
-
-    if (u == NULL)
-        return -ENOMEM;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &d->host, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PORT, &d->port, CURLU_DEFAULT_PORT) == CURLUE_OK)
-        rc = 0;
-    curl_url_cleanup(u);
-    return rc;
 }
 
 static struct delivery *delivery_new(struct tocsin_sender *s, const struct tocsin_alert *alert)
@@ -293,7 +277,7 @@ int tocsin_sender_send(struct tocsin_sender *s, const struct tocsin_alert *alert
     if (rc == 0)
         rc = tocsin_uuid4(d->request_id);
     if (rc == 0)
-        rc = parse_host(d, w->url);
+        rc = tocsin_curl_url_parts(w->url, &d->host, &d->port, NULL);
     if (rc == 0 && tocsin_parse_ip(d->host, &literal)) {
         start_transfer(d);
         return 0;

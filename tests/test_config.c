@@ -403,6 +403,230 @@ static void test_env_and_secret_file(void **state)
     tocsin_config_free(cfg);
 }
 
+static void assert_same_str(const char *a, const char *b)
+{
+    assert_true((a == NULL) == (b == NULL));
+    if (a)
+        assert_string_equal(a, b);
+}
+
+static void compare_regions(const struct tocsin_config *a, const struct tocsin_config *b)
+{
+    assert_int_equal(a->n_regions, b->n_regions);
+    for (size_t i = 0; i < a->n_regions; i++) {
+        const struct tocsin_region_conf *x = &a->regions[i], *y = &b->regions[i];
+
+        assert_string_equal(x->name, y->name);
+        assert_same_str(x->source_address, y->source_address);
+        assert_same_str(x->interface, y->interface);
+        assert_int_equal(x->n_dns_servers, y->n_dns_servers);
+        for (size_t j = 0; j < x->n_dns_servers; j++)
+            assert_string_equal(x->dns_servers[j], y->dns_servers[j]);
+        assert_int_equal(x->dns_cache_ms, y->dns_cache_ms);
+        assert_same_str(x->proxy, y->proxy);
+    }
+}
+
+static void compare_tls(const struct tocsin_tls_conf *x, const struct tocsin_tls_conf *y)
+{
+    assert_int_equal(x->enabled, y->enabled);
+    assert_same_str(x->ca_file, y->ca_file);
+    assert_int_equal(x->skip_verify, y->skip_verify);
+    assert_same_str(x->server_name, y->server_name);
+    assert_same_str(x->cert_file, y->cert_file);
+    assert_same_str(x->key_file, y->key_file);
+}
+
+static void compare_expect(const struct tocsin_expect_conf *x, const struct tocsin_expect_conf *y)
+{
+    assert_same_str(x->body_contains, y->body_contains);
+    assert_same_str(x->body_not_contains, y->body_not_contains);
+    assert_same_str(x->body_regex, y->body_regex);
+    assert_same_str(x->body_not_regex, y->body_not_regex);
+    assert_true((x->body_regex_re == NULL) == (x->body_regex == NULL));
+    assert_true((y->body_regex_re == NULL) == (y->body_regex == NULL));
+    assert_true((x->body_not_regex_re == NULL) == (x->body_not_regex == NULL));
+    assert_true((y->body_not_regex_re == NULL) == (y->body_not_regex == NULL));
+    compare_kv(&x->headers, &y->headers);
+    assert_int_equal(x->max_response_time_ms, y->max_response_time_ms);
+    assert_int_equal(x->cert_min_days, y->cert_min_days);
+    assert_same_str(x->contains, y->contains);
+}
+
+static void compare_probe(const struct tocsin_monitor_conf *x, const struct tocsin_monitor_conf *y)
+{
+    compare_monitor(x, y);
+    assert_same_str(x->body, y->body);
+    assert_int_equal(x->body_len, y->body_len);
+    assert_same_str(x->basic_auth_user, y->basic_auth_user);
+    assert_same_str(x->basic_auth_password, y->basic_auth_password);
+    assert_same_str(x->bearer_token, y->bearer_token);
+    assert_int_equal(x->follow_redirects, y->follow_redirects);
+    assert_int_equal(x->keep_alive, y->keep_alive);
+    assert_int_equal(x->ip_version, y->ip_version);
+    assert_int_equal(x->http_version, y->http_version);
+    assert_int_equal(x->max_body_bytes, y->max_body_bytes);
+    compare_expect(&x->expect, &y->expect);
+    compare_tls(&x->tls, &y->tls);
+    assert_same_str(x->send, y->send);
+    assert_int_equal(x->send_len, y->send_len);
+}
+
+static bool matches(const regex_t *re, const char *s)
+{
+    return regexec(re, s, 0, NULL, 0) == 0;
+}
+
+/* Spot checks that the shared model is the intended one. */
+static void check_engine_model(const struct tocsin_config *c)
+{
+    const struct tocsin_monitor_conf *m;
+
+    assert_string_equal(c->regions[0].name, "eu-a");
+    assert_string_equal(c->regions[0].dns_servers[2], "[::1]:5353");
+    assert_int_equal(c->regions[0].dns_cache_ms, 30000);
+    assert_int_equal(c->regions[1].dns_cache_ms, 60000);
+    assert_string_equal(c->regions[1].interface, "eth1");
+    assert_string_equal(c->regions[2].proxy, "socks5h://probe:hunter2@10.0.0.3:1080");
+    m = tocsin_config_monitor(c, "api");
+    assert_int_equal(m->n_regions, 4); /* all, in order */
+    assert_string_equal(m->body, "{\"ping\": true}");
+    assert_string_equal(m->basic_auth_password, "hunter2");
+    assert_false(m->follow_redirects);
+    assert_true(m->keep_alive);
+    assert_int_equal(m->ip_version, TOCSIN_IP_V6);
+    assert_int_equal(m->http_version, TOCSIN_HTTP_1_1);
+    assert_int_equal(m->max_body_bytes, 512 * 1024);
+    assert_string_equal(m->expect.body_contains, "\"ok\"");
+    assert_true(matches(m->expect.body_regex_re, "{\"status\": \"up\"}"));
+    assert_false(matches(m->expect.body_regex_re, "status: down"));
+    assert_string_equal(m->expect.headers.items[1].value, "");
+    assert_int_equal(m->expect.max_response_time_ms, 2000);
+    assert_true(m->tls.enabled);
+    assert_string_equal(m->tls.ca_file, "engine/tls/ca.pem"); /* from the file's dir */
+    m = tocsin_config_monitor(c, "token");
+    assert_string_equal(m->bearer_token, "hunter2");
+    assert_int_equal(m->max_body_bytes, 2000000);
+    assert_int_equal(m->http_version, TOCSIN_HTTP_2);
+    m = tocsin_config_monitor(c, "plain");
+    assert_true(m->follow_redirects); /* defaults */
+    assert_false(m->keep_alive);
+    assert_false(m->tls.enabled);
+    assert_int_equal(m->max_body_bytes, 1000);
+    assert_int_equal(m->n_regions, 2);
+    m = tocsin_config_monitor(c, "db");
+    assert_string_equal(m->send, "PING\r\n");
+    assert_int_equal(m->send_len, 6);
+    assert_string_equal(m->expect.contains, "+PONG\r\n");
+    assert_false(m->tls.enabled);
+    m = tocsin_config_monitor(c, "smtps");
+    assert_string_equal(m->send, "EHLO tocsin\t\\A\r\n");
+    assert_true(m->tls.enabled);
+    assert_int_equal(m->expect.cert_min_days, 7);
+    assert_true(tocsin_config_monitor(c, "imaps")->tls.enabled);
+}
+
+static void test_engine_yaml_ini(void **state)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *a = NULL, *b = NULL;
+
+    (void)state;
+    setenv("TOCSIN_TEST_SECRET", "hunter2", 1);
+    go_to("good"); /* so relative file paths must be taken from engine/ */
+    assert_int_equal(load("engine/tocsin.yaml", &a, &diags), 0);
+    assert_int_equal(load("engine/tocsin.ini", &b, &diags), 0);
+    assert_int_equal(diags.n, 0);
+    compare_regions(a, b);
+    assert_int_equal(a->n_monitors, 6);
+    assert_int_equal(a->n_monitors, b->n_monitors);
+    for (size_t i = 0; i < a->n_monitors; i++)
+        compare_probe(&a->monitors[i], &b->monitors[i]);
+    check_engine_model(a);
+    check_engine_model(b);
+    tocsin_config_free(a);
+    tocsin_config_free(b);
+}
+
+static void test_size(void **state)
+{
+    static const struct {
+        const char *s;
+        int rc;
+        uint64_t n;
+    } cases[] = {
+        { "1000", 0, 1000 },         { "1MiB", 0, 1048576 },  { "512KiB", 0, 524288 },
+        { "10KB", 0, 10000 },        { "2MB", 0, 2000000 },   { "1GiB", 0, 1073741824 },
+        { "7B", 0, 7 },              { "0", 0, 0 },           { "1mb", -EINVAL, 0 },
+        { "1 MiB", -EINVAL, 0 },     { "", -EINVAL, 0 },      { "MiB", -EINVAL, 0 },
+        { "-1", -EINVAL, 0 },        { "1.5MiB", -EINVAL, 0 },
+        { "99999999999999999999", -EINVAL, 0 }, { "18446744073709551615GiB", -EINVAL, 0 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        uint64_t n = 0;
+
+        assert_int_equal(tocsin_config_parse_size(cases[i].s, &n), cases[i].rc);
+        if (cases[i].rc == 0)
+            assert_int_equal(n, cases[i].n);
+    }
+}
+
+static void test_unescape(void **state)
+{
+    char out[64];
+    size_t len = 0, bad = 0;
+
+    (void)state;
+    assert_int_equal(tocsin_config_unescape("PING\\r\\n", out, &len, &bad), 0);
+    assert_string_equal(out, "PING\r\n");
+    assert_int_equal(len, 6);
+    assert_int_equal(tocsin_config_unescape("a\\t\\\\\\x41\\x7e", out, &len, &bad), 0);
+    assert_string_equal(out, "a\t\\A~");
+    assert_int_equal(tocsin_config_unescape("\\x00", out, &len, &bad), 0);
+    assert_int_equal(len, 1);
+    assert_int_equal(tocsin_config_unescape("ab\\q", out, &len, &bad), -EINVAL);
+    assert_int_equal(bad, 2);
+    assert_int_equal(tocsin_config_unescape("\\x4", out, &len, &bad), -EINVAL);
+    assert_int_equal(tocsin_config_unescape("x\\", out, &len, &bad), -EINVAL);
+    assert_int_equal(bad, 1);
+}
+
+static void test_addresses(void **state)
+{
+    static const char *const good_dns[] = { "192.0.2.53", "127.0.0.1:5353", "::1",
+                                            "[::1]:53", "2001:db8::53", "[2001:db8::1]:65535" };
+    static const char *const bad_dns[] = { "", "dns.example.com", "127.0.0.1:", "127.0.0.1:0",
+                                           "127.0.0.1:65536", "[::1]", "[::1]:", "::1:53x",
+                                           "[127.0.0.1]:53", "1.2.3.4:53:1" };
+    char buf[128];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good_dns) / sizeof(*good_dns); i++)
+        assert_true(tocsin_config_dns_server(good_dns[i]));
+    for (size_t i = 0; i < sizeof(bad_dns) / sizeof(*bad_dns); i++)
+        assert_false(tocsin_config_dns_server(bad_dns[i]));
+    assert_true(tocsin_config_ip_literal("fe80::1"));
+    assert_false(tocsin_config_ip_literal("localhost"));
+    assert_int_equal(tocsin_config_check_proxy("http://10.0.0.9:3128"), 0);
+    assert_int_equal(tocsin_config_check_proxy("https://u:p@proxy.example.com/"), 0);
+    assert_int_equal(tocsin_config_check_proxy("socks5h://[::1]:1080"), 0);
+    assert_int_equal(tocsin_config_check_proxy("socks5://10.0.0.3:1080"), -EPROTONOSUPPORT);
+    assert_int_equal(tocsin_config_check_proxy("socks4://10.0.0.3:1080"), -EINVAL);
+    assert_int_equal(tocsin_config_check_proxy("http://"), -EINVAL);
+    assert_int_equal(tocsin_config_check_proxy("http://u:p@"), -EINVAL);
+    assert_int_equal(tocsin_config_check_proxy("http://proxy:99999"), -EINVAL);
+    assert_int_equal(tocsin_config_check_proxy("http://proxy/path"), -EINVAL);
+    assert_int_equal(tocsin_config_check_proxy("10.0.0.9:3128"), -EINVAL);
+    tocsin_config_redact_url("socks5://user:p@ss@10.0.0.3:1080/", buf, sizeof(buf));
+    assert_string_equal(buf, "socks5://<redacted>@10.0.0.3:1080/");
+    tocsin_config_redact_url("user:pw@10.0.0.3:1080", buf, sizeof(buf));
+    assert_string_equal(buf, "<redacted>@10.0.0.3:1080");
+    tocsin_config_redact_url("http://10.0.0.9:3128", buf, sizeof(buf));
+    assert_string_equal(buf, "http://10.0.0.9:3128");
+}
+
 static void test_duration(void **state)
 {
     static const struct {
@@ -472,6 +696,10 @@ int main(void)
         cmocka_unit_test(test_empty_config),
         cmocka_unit_test(test_probes_d),
         cmocka_unit_test(test_env_and_secret_file),
+        cmocka_unit_test(test_engine_yaml_ini),
+        cmocka_unit_test(test_size),
+        cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_slug),
     };

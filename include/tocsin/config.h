@@ -7,6 +7,7 @@
 #ifndef TOCSIN_CONFIG_H
 #define TOCSIN_CONFIG_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,9 +37,43 @@ struct tocsin_status_range {
     int hi;
 };
 
+/* A vantage point: where checks come from (DESIGN §3 regions). */
 struct tocsin_region_conf {
     char *name;
+    char *source_address;  /* bind probes and DNS to this address; NULL = OS choice */
+    char *interface;       /* or to this interface (SO_BINDTODEVICE); NULL */
+    char **dns_servers;    /* "IP", "IP:PORT", "[IPv6]:PORT"; none = /etc/resolv.conf */
+    size_t n_dns_servers;
+    uint64_t dns_cache_ms; /* cap on how long answers are kept (TTL honoured below); default 60s */
+    char *proxy;           /* http://, https:// or socks5h:// (credentials allowed); NULL */
 };
+
+/* TLS settings of a probe (DESIGN §3 tls). */
+struct tocsin_tls_conf {
+    bool enabled;          /* tcp: tls: true or a mapping; http: always per URL scheme */
+    char *ca_file;         /* NULL = system store */
+    bool skip_verify;
+    char *server_name;     /* SNI and name checked; NULL = the host */
+    char *cert_file;       /* client certificate */
+    char *key_file;
+};
+
+/* What a check must see to be UP, beyond the status (DESIGN §3 expect). */
+struct tocsin_expect_conf {
+    char *body_contains;      /* NULL when unset */
+    char *body_not_contains;
+    char *body_regex;         /* POSIX ERE source, for messages */
+    char *body_not_regex;
+    regex_t *body_regex_re;   /* compiled at load (REG_EXTENDED|REG_NOSUB) */
+    regex_t *body_not_regex_re;
+    struct tocsin_kvlist headers; /* name case-insensitive, value substring */
+    uint64_t max_response_time_ms; /* 0 = none */
+    int cert_min_days;        /* 0 = none */
+    char *contains;           /* tcp: first reply must contain it */
+};
+
+enum tocsin_ip_version { TOCSIN_IP_ANY = 0, TOCSIN_IP_V4 = 4, TOCSIN_IP_V6 = 6 };
+enum tocsin_http_version { TOCSIN_HTTP_ANY = 0, TOCSIN_HTTP_1_1 = 11, TOCSIN_HTTP_2 = 2 };
 
 struct tocsin_webhook_conf {
     char *name;
@@ -78,9 +113,23 @@ struct tocsin_monitor_conf {
     struct tocsin_kvlist headers;
     struct tocsin_status_range *expect_status; /* default {200-299} */
     size_t n_expect_status;
+    char *body;                 /* request body; NULL = none */
+    size_t body_len;
+    char *basic_auth_user;      /* NULL when unset; never logged */
+    char *basic_auth_password;
+    char *bearer_token;         /* NULL when unset; never logged */
+    bool follow_redirects;      /* default true; at most 10 hops */
+    bool keep_alive;            /* default false: a fresh connection per check */
+    enum tocsin_ip_version ip_version;
+    enum tocsin_http_version http_version;
+    uint64_t max_body_bytes;    /* read cap, default 1 MiB; larger bodies are cut */
+    struct tocsin_expect_conf expect;
+    struct tocsin_tls_conf tls;
     /* tcp */
     char *host;
     int port;
+    char *send;                 /* bytes sent after connecting; NULL = none */
+    size_t send_len;
     /* schedule */
     uint64_t interval_ms;       /* default 60s */
     uint64_t timeout_ms;        /* default 10s, <= interval */
@@ -102,7 +151,7 @@ struct tocsin_agent_conf {
 struct tocsin_config {
     char *path;
     struct tocsin_agent_conf agent;
-    struct tocsin_region_conf *regions; /* for now exactly one: agent.region */
+    struct tocsin_region_conf *regions; /* the listed regions, or one named agent.region */
     size_t n_regions;
     struct tocsin_webhook_conf *webhooks;
     size_t n_webhooks;

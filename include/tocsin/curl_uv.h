@@ -49,6 +49,15 @@ int tocsin_curl_uv_add(struct tocsin_curl_uv *cu, struct tocsin_curl_req *req);
 /* Aborts REQ's transfer; its done callback will not fire. */
 void tocsin_curl_uv_cancel(struct tocsin_curl_uv *cu, struct tocsin_curl_req *req);
 
+/* Host (IPv6 in brackets) and port (the scheme's default filled in) of URL as
+ * curl will see them, so a CONNECT_TO entry matches exactly; HTTPS (may be NULL)
+ * tells whether the scheme is https.  Only http and https URLs are accepted.
+ * 0 or -EINVAL / -ENOMEM; free HOST and PORT with curl_free. */
+int tocsin_curl_url_parts(const char *url, char **host, char **port, bool *https);
+
+/* The one-entry CURLOPT_CONNECT_TO list "HOST:PORT:ADDR:PORT"; NULL on ENOMEM. */
+struct curl_slist *tocsin_curl_connect_to(const char *host, const char *port, const char *addr);
+
 /* Tears down (transfers must be finished or cancelled); ON_CLOSED fires when
  * every handle is closed, after which CU may be freed. */
 void tocsin_curl_uv_close(struct tocsin_curl_uv *cu, void (*on_closed)(struct tocsin_curl_uv *cu));

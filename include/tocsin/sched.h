@@ -19,6 +19,10 @@ struct tocsin_sched;
 typedef void (*tocsin_sched_result_cb)(void *data, size_t monitor, size_t slot,
                                        const struct tocsin_result *result);
 
+/* Upper bounds (ms) of the lateness histogram buckets; the last bucket is +Inf. */
+#define TOCSIN_LATENESS_BUCKETS 9
+extern const uint64_t tocsin_lateness_bounds_ms[TOCSIN_LATENESS_BUCKETS - 1];
+
 struct tocsin_sched_stats {
     uint64_t started;
     uint64_t completed;
@@ -26,6 +30,10 @@ struct tocsin_sched_stats {
     uint64_t skipped_slots;   /* due times missed after a stall, never made up */
     size_t in_flight;
     size_t queued;
+    /* How late checks started against their due time (queueing included), as
+     * a cumulative-free histogram: bucket i counts bounds[i-1] < late <= bounds[i]. */
+    uint64_t lateness[TOCSIN_LATENESS_BUCKETS];
+    uint64_t lateness_sum_ms;
 };
 
 int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,

@@ -12,12 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "secret.h"
 
 #define D_HTTP 1u /* monitor keys valid only for type http */
 #define D_TCP 2u  /* ... only for type tcp */
 #define MAX_KEYS 48
+#define MAX_BODY_BYTES_DEFAULT (1u << 20)
+#define MAX_BODY_BYTES_LIMIT (64u << 20) /* a health check reads a page, not a download */
+#define DNS_CACHE_MS_DEFAULT 60000
+#define IFNAME_MAX 15 /* IFNAMSIZ - 1 */
 
 struct dctx;
 typedef void (*dfn)(struct dctx *d, struct cnode *val, void *obj);
@@ -46,10 +51,14 @@ struct dctx {
     char where[96];         /* ' in monitor "api"' etc. */
     unsigned kind;          /* D_HTTP / D_TCP while decoding a monitor, else 0 */
     struct defaults def;
-    const struct cnode **webhook_at, **policy_at, **monitor_at; /* for duplicate reports */
+    const struct cnode **webhook_at, **policy_at, **monitor_at, **region_at; /* duplicates */
+    const char **region_names; /* parallel to cfg->regions, "" for a nameless one */
 };
 
 #define N(a) (sizeof(a) / sizeof(*(a)))
+
+static void decode_items(struct dctx *d, struct cnode *list, const char *what,
+                         void (*fn)(struct dctx *, struct cnode *));
 
 static void oom(struct dctx *d)
 {
@@ -286,6 +295,85 @@ static void set_headers(struct dctx *d, struct cnode *val, struct tocsin_kvlist 
     }
 }
 
+/* YAML 1.2 booleans only: "yes", "on" and "1" are YAML 1.1 and INI habits that
+ * mean different things to different tools, so they are refused, not guessed. */
+static bool get_bool(struct dctx *d, const struct cnode *val, bool *out)
+{
+    if (!want(d, val, CNODE_SCALAR))
+        return false;
+    if (strcasecmp(val->value, "true") == 0 || strcasecmp(val->value, "false") == 0) {
+        *out = strcasecmp(val->value, "true") == 0;
+        return true;
+    }
+    cfg_error_at(d->log, val, "bad boolean \"%s\" for \"%s\": use true or false", cnode_shown(val),
+                 d->key);
+    return false;
+}
+
+/* A string that means nothing when empty (a substring to find, a name). */
+static void set_text(struct dctx *d, struct cnode *val, char **out)
+{
+    set_str(d, val, out);
+    if (val->kind == CNODE_SCALAR && *out && (*out)[0] == '\0')
+        cfg_error_at(d->log, val, "\"%s\" must not be empty", d->key);
+}
+
+/* Bytes sent or matched on a TCP connection.  INI has no quoting of its own, so
+ * its values take \r \n \t \\ \xHH; YAML double quotes already give them. */
+static void set_wire(struct dctx *d, struct cnode *val, char **out, size_t *len)
+{
+    size_t n = 0, bad = 0;
+    bool ok = true;
+    char *s;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    s = malloc(strlen(val->value) + 1);
+    if (!s)
+        return oom(d);
+    if (!val->from_ini) {
+        n = strlen(val->value);
+        memcpy(s, val->value, n + 1);
+    } else if (tocsin_config_unescape(val->value, s, &n, &bad) < 0) {
+        cfg_error(d->log, val->file, val->line, val->col + (int)bad,
+                  "bad escape in \"%s\": use \\r, \\n, \\t, \\\\ or \\xHH", d->key);
+        ok = false;
+    }
+    /* The model is a C string: a NUL would silently cut what is sent. */
+    if (ok && memchr(s, '\0', n)) {
+        cfg_error_at(d->log, val, "\"%s\" must not contain a NUL byte", d->key);
+        ok = false;
+    }
+    if (!ok)
+        return free(s);
+    free(*out);
+    *out = s;
+    if (len)
+        *len = n;
+}
+
+/* A file the probe reads (CA, client certificate): resolved against the config
+ * file's directory and checked now, so check-config catches a wrong path. */
+static void set_path(struct dctx *d, struct cnode *val, char **out)
+{
+    char *path;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    if (val->value[0] == '\0') {
+        cfg_error_at(d->log, val, "\"%s\" must not be empty", d->key);
+        return;
+    }
+    path = cfg_file_path(val);
+    if (!path)
+        return oom(d);
+    if (access(path, R_OK) < 0)
+        cfg_error_at(d->log, val, "cannot read %s \"%s\": %s", d->key, cnode_shown(val),
+                     strerror(errno));
+    free(*out);
+    *out = path;
+}
+
 static void set_where(struct dctx *d, const char *what, const char *name)
 {
     if (name)
@@ -419,6 +507,176 @@ static int agent_init(struct tocsin_agent_conf *a)
     a->log_level = TOCSIN_LOG_INFO;
     a->log_format = TOCSIN_LOG_LOGFMT;
     return a->region && a->state_dir ? 0 : -ENOMEM;
+}
+
+/* ---- regions -------------------------------------------------------------- */
+
+struct region_dec {
+    struct tocsin_region_conf *r;
+    struct cnode *name, *source, *iface, *dns, *proxy;
+};
+
+static void rg_name(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct region_dec *rd = obj;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    check_region_name(d, val);
+    set_str(d, val, &rd->r->name);
+    rd->name = val;
+}
+
+static void rg_source_address(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct region_dec *rd = obj;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    rd->source = val;
+    /* c-ares and curl bind to an address, never to a name (no lookup at load). */
+    if (!tocsin_config_ip_literal(val->value))
+        cfg_error_at(d->log, val, "bad source_address \"%s\": use an IPv4 or IPv6 address",
+                     cnode_shown(val));
+    else
+        set_str(d, val, &rd->r->source_address);
+}
+
+static void rg_interface(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct region_dec *rd = obj;
+    size_t len;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    rd->iface = val;
+    len = strlen(val->value);
+    if (len == 0 || len > IFNAME_MAX || strpbrk(val->value, "/ \t:"))
+        cfg_error_at(d->log, val, "bad interface \"%s\": use a network interface name like eth1",
+                     cnode_shown(val));
+    else
+        set_str(d, val, &rd->r->interface);
+}
+
+static void rg_dns_servers(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_region_conf *r = ((struct region_dec *)obj)->r;
+
+    if (!want_list(d, val))
+        return;
+    ((struct region_dec *)obj)->dns = val;
+    if (val->n == 0)
+        cfg_error_at(d->log, val, "\"dns_servers\" must not be empty");
+    r->dns_servers = calloc(val->n + 1, sizeof(*r->dns_servers));
+    if (!r->dns_servers)
+        return oom(d);
+    for (size_t i = 0; i < val->n && d->rc == 0; i++) {
+        const struct cnode *it = val->items[i];
+
+        if (it->kind != CNODE_SCALAR || !tocsin_config_dns_server(it->value))
+            cfg_error_at(d->log, it, "bad DNS server \"%s\": use IP, IP:PORT or [IPv6]:PORT",
+                         it->kind == CNODE_SCALAR ? cnode_shown(it) : "");
+        else if (!(r->dns_servers[r->n_dns_servers++] = strdup(it->value)))
+            oom(d);
+    }
+}
+
+static void rg_dns_cache(struct dctx *d, struct cnode *val, void *obj)
+{
+    get_duration(d, val, &((struct region_dec *)obj)->r->dns_cache_ms);
+}
+
+static void rg_proxy(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct region_dec *rd = obj;
+    char shown[256];
+    int rc;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    rd->proxy = val;
+    rc = tocsin_config_check_proxy(val->value);
+    /* Credentials are allowed, so only a redacted form is ever shown. */
+    if (val->sensitive)
+        snprintf(shown, sizeof(shown), "<redacted>");
+    else
+        tocsin_config_redact_url(val->value, shown, sizeof(shown));
+    if (rc == -EPROTONOSUPPORT)
+        cfg_error_at(d->log, val, "proxy \"%s\" resolves names locally; use socks5h://", shown);
+    else if (rc < 0)
+        cfg_error_at(d->log, val,
+                     "bad proxy \"%s\": use an http://, https:// or socks5h:// URL with a host",
+                     shown);
+    else
+        set_str(d, val, &rd->r->proxy);
+}
+
+static const struct directive region_table[] = {
+    { "name", rg_name, 0 },
+    { "source_address", rg_source_address, 0 },
+    { "interface", rg_interface, 0 },
+    { "dns_servers", rg_dns_servers, 0 },
+    { "dns_cache", rg_dns_cache, 0 },
+    { "proxy", rg_proxy, 0 },
+};
+
+static char *region_name_at(struct dctx *d, size_t i)
+{
+    return d->cfg->regions[i].name;
+}
+
+static void region_finish(struct dctx *d, struct cnode *map, struct region_dec *rd)
+{
+    size_t self = (size_t)(rd->r - d->cfg->regions);
+
+    if (!rd->name)
+        cfg_error_at(d->log, map, "missing \"name\" in region");
+    if (rd->source && rd->iface)
+        cfg_error_at(d->log, rd->iface,
+                     "\"source_address\" and \"interface\" are mutually exclusive");
+    /* The proxy resolves the target: servers given here would never be asked. */
+    if (rd->dns && rd->proxy)
+        cfg_error_at(d->log, rd->dns,
+                     "\"dns_servers\" cannot be used with \"proxy\": the proxy resolves names");
+    if (rd->r->name &&
+        duplicate(d, "region", rd->r->name, rd->name, d->region_at, region_name_at, self))
+        return;
+    d->region_at[self] = rd->r->name ? rd->name : NULL;
+}
+
+static void decode_region(struct dctx *d, struct cnode *map)
+{
+    struct tocsin_region_conf *r = &d->cfg->regions[d->cfg->n_regions++];
+    struct region_dec rd = { .r = r };
+
+    r->dns_cache_ms = DNS_CACHE_MS_DEFAULT;
+    set_where(d, "region", scalar_value(map, "name"));
+    decode_map(d, map, region_table, N(region_table), &rd);
+    region_finish(d, map, &rd);
+}
+
+/* Without "regions" (or with an empty list, already reported) the agent is one
+ * vantage point named agent.region, with no options. */
+static void decode_regions(struct dctx *d, struct cnode *list)
+{
+    struct tocsin_config *cfg = d->cfg;
+
+    if (list && list->n == 0)
+        cfg_error_at(d->log, list, "\"regions\" must not be empty");
+    if (list && list->n > 0) {
+        decode_items(d, list, "regions", decode_region);
+    } else {
+        cfg->regions[0].dns_cache_ms = DNS_CACHE_MS_DEFAULT;
+        cfg->regions[0].name = strdup(cfg->agent.region);
+        if (!cfg->regions[0].name)
+            return oom(d);
+        cfg->n_regions = 1;
+    }
+    d->region_names = calloc(cfg->n_regions + 1, sizeof(*d->region_names));
+    if (!d->region_names)
+        return oom(d);
+    for (size_t i = 0; i < cfg->n_regions; i++)
+        d->region_names[i] = cfg->regions[i].name ? cfg->regions[i].name : "";
 }
 
 /* ---- webhooks ------------------------------------------------------------- */
@@ -847,17 +1105,31 @@ static bool resolve_policy(struct dctx *d, struct cnode *val, size_t *out)
     return false;
 }
 
+/* A region counted twice would run the check twice and skew the quorum. */
+static void check_region_twice(struct dctx *d, const struct cnode *list, const size_t *idx,
+                               size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (idx[i] == idx[j]) {
+                cfg_error_at(d->log, list, "region \"%s\" is listed more than once%s",
+                             d->region_names[idx[i]], d->where);
+                return;
+            }
+}
+
 /* Sets *OK false when a name did not resolve (the quorum check is then moot). */
 static size_t *resolve_regions(struct dctx *d, struct cnode *list, size_t *count, bool *ok)
 {
-    const char *names[1] = { d->cfg->regions[0].name };
     size_t before = d->log->n;
     size_t *idx;
 
     d->key = "regions";
     if (list->n == 0)
         cfg_error_at(d->log, list, "\"regions\" must not be empty");
-    idx = resolve_names(d, list, "region", names, d->cfg->n_regions, true, count);
+    idx = resolve_names(d, list, "region", d->region_names, d->cfg->n_regions, true, count);
+    if (idx)
+        check_region_twice(d, list, idx, *count);
     *ok = d->log->n == before;
     return idx;
 }
@@ -908,8 +1180,11 @@ static void decode_defaults(struct dctx *d, struct cnode *map)
     if (def->regions) {
         def->region_idx = resolve_regions(d, def->regions, &def->n_regions, &regions_ok);
     } else {
-        def->region_idx = calloc(d->cfg->n_regions, sizeof(size_t));
+        /* built in: all of them */
+        def->region_idx = calloc(d->cfg->n_regions + 1, sizeof(size_t));
         def->n_regions = d->cfg->n_regions;
+        for (size_t i = 0; def->region_idx && i < def->n_regions; i++)
+            def->region_idx[i] = i;
     }
     if (!def->region_idx)
         return oom(d);
@@ -922,6 +1197,7 @@ static void decode_defaults(struct dctx *d, struct cnode *map)
 struct monitor_dec {
     struct tocsin_monitor_conf *m;
     struct cnode *map, *idnode, *interval, *timeout, *retry, *policy, *regions, *quorum;
+    struct cnode *tls, *basic_auth, *bearer, *body_expect, *max_time, *cert_days;
 };
 
 static void mo_ignore(struct dctx *d, struct cnode *val, void *obj)
@@ -1000,28 +1276,314 @@ static void ex_status(struct dctx *d, struct cnode *val, void *obj)
         cfg_error_at(d->log, val, "\"status\" must not be empty");
 }
 
+/* Remembers the first body expectation: HEAD has no body to check it against. */
+static struct tocsin_expect_conf *body_expect(struct monitor_dec *md, struct cnode *val)
+{
+    if (!md->body_expect)
+        md->body_expect = val;
+    return &md->m->expect;
+}
+
+static void ex_body_contains(struct dctx *d, struct cnode *val, void *obj)
+{
+    set_text(d, val, &body_expect(obj, val)->body_contains);
+}
+
+static void ex_body_not_contains(struct dctx *d, struct cnode *val, void *obj)
+{
+    set_text(d, val, &body_expect(obj, val)->body_not_contains);
+}
+
+static void regex_free(regex_t *re)
+{
+    if (re)
+        regfree(re);
+    free(re);
+}
+
+/* Compiled now, so a bad pattern is a config error and never a failing check. */
+static void set_regex(struct dctx *d, struct cnode *val, char **src, regex_t **out)
+{
+    regex_t *re;
+    char msg[160];
+    int err;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    if (val->value[0] == '\0') {
+        cfg_error_at(d->log, val, "\"%s\" must not be empty", d->key);
+        return;
+    }
+    re = calloc(1, sizeof(*re));
+    if (!re)
+        return oom(d);
+    err = regcomp(re, val->value, REG_EXTENDED | REG_NOSUB);
+    if (err == REG_ESPACE) {
+        free(re);
+        return oom(d);
+    }
+    if (err) { /* glibc frees a failed compile itself: no regfree */
+        regerror(err, re, msg, sizeof(msg));
+        cfg_error_at(d->log, val, "bad regex \"%s\" for \"%s\": %s", cnode_shown(val), d->key, msg);
+        free(re);
+        return;
+    }
+    set_str(d, val, src);
+    regex_free(*out);
+    *out = re;
+}
+
+static void ex_body_regex(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_expect_conf *e = body_expect(obj, val);
+
+    set_regex(d, val, &e->body_regex, &e->body_regex_re);
+}
+
+static void ex_body_not_regex(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_expect_conf *e = body_expect(obj, val);
+
+    set_regex(d, val, &e->body_not_regex, &e->body_not_regex_re);
+}
+
+static void ex_header(struct dctx *d, struct cnode *val, void *obj)
+{
+    /* An empty value asks only that the header be there. */
+    set_headers(d, val, &((struct monitor_dec *)obj)->m->expect.headers);
+}
+
+static void ex_max_response_time(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct monitor_dec *md = obj;
+
+    if (get_duration(d, val, &md->m->expect.max_response_time_ms))
+        md->max_time = val;
+}
+
+static void ex_cert_min_days(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct monitor_dec *md = obj;
+
+    if (get_int(d, val, 1, 1000000000, &md->m->expect.cert_min_days))
+        md->cert_days = val;
+}
+
+static void ex_contains(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_monitor_conf *m = ((struct monitor_dec *)obj)->m;
+
+    set_wire(d, val, &m->expect.contains, NULL);
+    if (m->expect.contains && m->expect.contains[0] == '\0')
+        cfg_error_at(d->log, val, "\"contains\" must not be empty");
+}
+
 static const struct directive expect_table[] = {
-    { "status", ex_status, 0 },
-    { "body_contains", NULL, 0 },
-    { "body_not_contains", NULL, 0 },
-    { "body_regex", NULL, 0 },
-    { "body_not_regex", NULL, 0 },
-    { "header", NULL, 0 },
-    { "max_response_time", NULL, 0 },
-    { "cert_min_days", NULL, 0 },
-    { "contains", NULL, 0 },
+    { "status", ex_status, D_HTTP },
+    { "body_contains", ex_body_contains, D_HTTP },
+    { "body_not_contains", ex_body_not_contains, D_HTTP },
+    { "body_regex", ex_body_regex, D_HTTP },
+    { "body_not_regex", ex_body_not_regex, D_HTTP },
+    { "header", ex_header, D_HTTP },
+    { "max_response_time", ex_max_response_time, 0 },
+    { "cert_min_days", ex_cert_min_days, 0 },
+    { "contains", ex_contains, D_TCP },
 };
 
 static void mo_expect(struct dctx *d, struct cnode *val, void *obj)
 {
-    if (d->kind == D_TCP) {
-        const struct cnode *m = ((struct monitor_dec *)obj)->map;
-
-        cfg_error_at(d->log, m->keys[cnode_find(m, "expect")], "\"expect\" is not supported yet");
-        return;
-    }
     if (want(d, val, CNODE_MAP))
         decode_map(d, val, expect_table, N(expect_table), obj);
+}
+
+/* ---- tls ---- */
+
+struct tls_dec {
+    struct tocsin_tls_conf *t;
+    struct cnode *cert, *key;
+};
+
+static void tl_ca_file(struct dctx *d, struct cnode *val, void *obj)
+{
+    set_path(d, val, &((struct tls_dec *)obj)->t->ca_file);
+}
+
+static void tl_skip_verify(struct dctx *d, struct cnode *val, void *obj)
+{
+    get_bool(d, val, &((struct tls_dec *)obj)->t->skip_verify);
+}
+
+static void tl_server_name(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_tls_conf *t = ((struct tls_dec *)obj)->t;
+
+    set_text(d, val, &t->server_name);
+    if (t->server_name && strpbrk(t->server_name, " \t/:@"))
+        cfg_error_at(d->log, val, "bad server_name \"%s\": use a host name", cnode_shown(val));
+}
+
+static void tl_cert_file(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tls_dec *td = obj;
+
+    td->cert = val;
+    set_path(d, val, &td->t->cert_file);
+}
+
+static void tl_key_file(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tls_dec *td = obj;
+
+    td->key = val;
+    set_path(d, val, &td->t->key_file);
+}
+
+static const struct directive tls_table[] = {
+    { "ca_file", tl_ca_file, 0 },         { "skip_verify", tl_skip_verify, 0 },
+    { "server_name", tl_server_name, 0 }, { "cert_file", tl_cert_file, 0 },
+    { "key_file", tl_key_file, 0 },
+};
+
+/* tcp: true, false or a mapping (which means true); http: a mapping, used for
+ * https:// URLs only. */
+static void mo_tls(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct monitor_dec *md = obj;
+    struct tls_dec td = { .t = &md->m->tls };
+
+    md->tls = val;
+    if (d->kind == D_TCP && val->kind == CNODE_SCALAR) {
+        get_bool(d, val, &md->m->tls.enabled);
+        return;
+    }
+    if (d->kind == D_TCP && val->kind == CNODE_SEQ) {
+        cfg_error_at(d->log, val, "\"tls\" must be true, false or a mapping");
+        return;
+    }
+    if (!want(d, val, CNODE_MAP))
+        return;
+    md->m->tls.enabled = true;
+    decode_map(d, val, tls_table, N(tls_table), &td);
+    if (!td.cert != !td.key)
+        cfg_error_at(d->log, td.cert ? td.cert : td.key,
+                     "\"cert_file\" and \"key_file\" must be given together");
+}
+
+/* ---- http request ---- */
+
+static void mo_body(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_monitor_conf *m = ((struct monitor_dec *)obj)->m;
+
+    set_str(d, val, &m->body);
+    m->body_len = m->body ? strlen(m->body) : 0;
+}
+
+static void ba_username(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_monitor_conf *m = ((struct monitor_dec *)obj)->m;
+
+    set_text(d, val, &m->basic_auth_user);
+    /* RFC 7617: the user-id cannot contain a colon. */
+    if (m->basic_auth_user && strchr(m->basic_auth_user, ':'))
+        cfg_error_at(d->log, val, "\"username\" must not contain \":\"");
+}
+
+static void ba_password(struct dctx *d, struct cnode *val, void *obj)
+{
+    val->sensitive = true; /* never echoed, expanded or not */
+    set_str(d, val, &((struct monitor_dec *)obj)->m->basic_auth_password);
+}
+
+static const struct directive basic_auth_table[] = {
+    { "username", ba_username, 0 },
+    { "password", ba_password, 0 },
+};
+
+static void mo_basic_auth(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct monitor_dec *md = obj;
+
+    if (!want(d, val, CNODE_MAP))
+        return;
+    md->basic_auth = val;
+    decode_map(d, val, basic_auth_table, N(basic_auth_table), obj);
+    if (!cnode_get(val, "username"))
+        cfg_error_at(d->log, val, "missing \"username\" in \"basic_auth\"%s", d->where);
+    /* A token used as the user name often has no password: that is "". */
+    if (!md->m->basic_auth_password && !(md->m->basic_auth_password = strdup("")))
+        oom(d);
+}
+
+static void mo_bearer_token(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct monitor_dec *md = obj;
+    char **t = &md->m->bearer_token;
+
+    val->sensitive = true;
+    md->bearer = val;
+    set_str(d, val, t);
+    if (*t && (*t)[0] == '\0')
+        cfg_error_at(d->log, val, "\"bearer_token\" is empty");
+    else if (*t && strpbrk(*t, "\r\n"))
+        cfg_error_at(d->log, val, "\"bearer_token\" must not contain a line break");
+}
+
+static void mo_follow_redirects(struct dctx *d, struct cnode *val, void *obj)
+{
+    get_bool(d, val, &((struct monitor_dec *)obj)->m->follow_redirects);
+}
+
+static void mo_keep_alive(struct dctx *d, struct cnode *val, void *obj)
+{
+    get_bool(d, val, &((struct monitor_dec *)obj)->m->keep_alive);
+}
+
+static void mo_ip_version(struct dctx *d, struct cnode *val, void *obj)
+{
+    static const char *const names[] = { "any", "4", "6" };
+    static const enum tocsin_ip_version values[] = { TOCSIN_IP_ANY, TOCSIN_IP_V4, TOCSIN_IP_V6 };
+    int i = get_enum(d, val, names, N(names), "any, 4 or 6");
+
+    if (i >= 0)
+        ((struct monitor_dec *)obj)->m->ip_version = values[i];
+}
+
+static void mo_http_version(struct dctx *d, struct cnode *val, void *obj)
+{
+    static const char *const names[] = { "any", "1.1", "2" };
+    static const enum tocsin_http_version values[] = { TOCSIN_HTTP_ANY, TOCSIN_HTTP_1_1,
+                                                       TOCSIN_HTTP_2 };
+    int i = get_enum(d, val, names, N(names), "any, 1.1 or 2");
+
+    if (i >= 0)
+        ((struct monitor_dec *)obj)->m->http_version = values[i];
+}
+
+static void mo_max_body_bytes(struct dctx *d, struct cnode *val, void *obj)
+{
+    uint64_t n;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    if (tocsin_config_parse_size(val->value, &n) < 0)
+        cfg_error_at(d->log, val,
+                     "bad size \"%s\" for \"max_body_bytes\": "
+                     "use bytes or a number with KB, MB, KiB or MiB (e.g. 512KiB)",
+                     cnode_shown(val));
+    else if (n == 0)
+        cfg_error_at(d->log, val, "\"max_body_bytes\" must be greater than 0");
+    else if (n > MAX_BODY_BYTES_LIMIT)
+        cfg_error_at(d->log, val, "\"max_body_bytes\" must be at most 64MiB");
+    else
+        ((struct monitor_dec *)obj)->m->max_body_bytes = n;
+}
+
+static void mo_send(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_monitor_conf *m = ((struct monitor_dec *)obj)->m;
+
+    set_wire(d, val, &m->send, &m->send_len);
 }
 
 static void mo_host(struct dctx *d, struct cnode *val, void *obj)
@@ -1089,19 +1651,19 @@ static const struct directive monitor_table[] = {
     { "url", mo_url, D_HTTP },
     { "method", mo_method, D_HTTP },
     { "headers", mo_headers, D_HTTP },
-    { "body", NULL, 0 },
-    { "basic_auth", NULL, 0 },
-    { "bearer_token", NULL, 0 },
-    { "follow_redirects", NULL, 0 },
-    { "ip_version", NULL, 0 },
-    { "http_version", NULL, 0 },
-    { "max_body_bytes", NULL, 0 },
-    { "keep_alive", NULL, 0 },
+    { "body", mo_body, D_HTTP },
+    { "basic_auth", mo_basic_auth, D_HTTP },
+    { "bearer_token", mo_bearer_token, D_HTTP },
+    { "follow_redirects", mo_follow_redirects, D_HTTP },
+    { "ip_version", mo_ip_version, D_HTTP },
+    { "http_version", mo_http_version, D_HTTP },
+    { "max_body_bytes", mo_max_body_bytes, D_HTTP },
+    { "keep_alive", mo_keep_alive, D_HTTP },
     { "expect", mo_expect, 0 },
-    { "tls", NULL, 0 },
+    { "tls", mo_tls, 0 },
     { "host", mo_host, D_TCP },
     { "port", mo_port, D_TCP },
-    { "send", NULL, 0 },
+    { "send", mo_send, D_TCP },
     { "interval", mo_interval, 0 },
     { "retry_interval", mo_retry, 0 },
     { "timeout", mo_timeout, 0 },
@@ -1158,6 +1720,11 @@ static void monitor_type(struct dctx *d, struct monitor_dec *md)
 
 static int monitor_init(struct tocsin_monitor_conf *m)
 {
+    m->follow_redirects = true; /* like blackbox_exporter and Gatus */
+    m->keep_alive = false;      /* a health check measures the whole path */
+    m->ip_version = TOCSIN_IP_ANY;
+    m->http_version = TOCSIN_HTTP_ANY;
+    m->max_body_bytes = MAX_BODY_BYTES_DEFAULT;
     m->method = strdup("GET");
     m->expect_status = calloc(1, sizeof(*m->expect_status));
     if (!m->method || !m->expect_status)
@@ -1206,6 +1773,54 @@ static char *monitor_id_at(struct dctx *d, size_t i)
     return d->cfg->monitors[i].id;
 }
 
+static void check_http_options(struct dctx *d, struct monitor_dec *md)
+{
+    struct tocsin_monitor_conf *m = md->m;
+    bool https = m->url && strncmp(m->url, "https://", 8) == 0;
+
+    m->tls.enabled = https; /* the scheme decides; "tls" only tunes it */
+    if (m->url && !https && md->tls)
+        cfg_error_at(d->log, md->tls, "\"tls\" needs an https:// URL");
+    if (m->url && !https && md->cert_days)
+        cfg_error_at(d->log, md->cert_days, "\"cert_min_days\" needs an https:// URL");
+    if (md->body_expect && strcmp(m->method, "HEAD") == 0)
+        cfg_error_at(d->log, md->body_expect, "HEAD has no body to check");
+    if (md->basic_auth && md->bearer)
+        cfg_error_at(d->log, md->bearer,
+                     "\"basic_auth\" and \"bearer_token\" are mutually exclusive");
+}
+
+/* A proxy carries HTTP only: a TCP check there would silently go direct. */
+static void check_tcp_options(struct dctx *d, struct monitor_dec *md)
+{
+    const struct tocsin_monitor_conf *m = md->m;
+    const struct cnode *at = md->regions ? md->regions : md->map;
+
+    if (md->cert_days && !m->tls.enabled)
+        cfg_error_at(d->log, md->cert_days, "\"cert_min_days\" needs \"tls\"");
+    for (size_t i = 0; m->regions && i < m->n_regions; i++) {
+        const struct tocsin_region_conf *r = &d->cfg->regions[m->regions[i]];
+
+        if (r->proxy)
+            cfg_error_at(d->log, at, "tcp monitor \"%s\" cannot run in proxy region \"%s\"",
+                         m->id ? m->id : "", r->name);
+    }
+}
+
+static void check_response_time(struct dctx *d, struct monitor_dec *md)
+{
+    const struct tocsin_monitor_conf *m = md->m;
+    char t[32], mt[32];
+
+    if (!md->max_time || m->expect.max_response_time_ms < m->timeout_ms)
+        return;
+    tocsin_config_format_duration(m->expect.max_response_time_ms, mt, sizeof(mt));
+    tocsin_config_format_duration(m->timeout_ms, t, sizeof(t));
+    cfg_error_at(d->log, md->max_time,
+                 "\"max_response_time\" (%s) must be less than \"timeout\" (%s)%s", mt, t,
+                 d->where);
+}
+
 static void monitor_finish(struct dctx *d, struct monitor_dec *md)
 {
     struct tocsin_monitor_conf *m = md->m;
@@ -1218,6 +1833,13 @@ static void monitor_finish(struct dctx *d, struct monitor_dec *md)
     if (m->type == TOCSIN_PROBE_TCP && !cnode_get(md->map, "port"))
         cfg_error_at(d->log, md->map, "missing \"port\"%s", d->where);
     monitor_schedule(d, md);
+    if (d->rc < 0)
+        return;
+    if (m->type == TOCSIN_PROBE_HTTP)
+        check_http_options(d, md);
+    else
+        check_tcp_options(d, md);
+    check_response_time(d, md);
     if (m->id && duplicate(d, "monitor id", m->id, md->idnode, d->monitor_at, monitor_id_at, self))
         return;
     d->monitor_at[self] = m->id ? md->idnode : NULL;
@@ -1242,7 +1864,7 @@ static void decode_monitor(struct dctx *d, struct cnode *map)
 /* ---- top level ------------------------------------------------------------ */
 
 struct root_parts {
-    struct cnode *agent, *defaults, *webhooks, *policies, *monitors;
+    struct cnode *agent, *regions, *defaults, *webhooks, *policies, *monitors;
     bool main;
 };
 
@@ -1256,6 +1878,12 @@ static void top_defaults(struct dctx *d, struct cnode *val, void *obj)
 {
     if (want(d, val, CNODE_MAP))
         ((struct root_parts *)obj)->defaults = val;
+}
+
+static void top_regions(struct dctx *d, struct cnode *val, void *obj)
+{
+    if (want(d, val, CNODE_SEQ))
+        ((struct root_parts *)obj)->regions = val;
 }
 
 static void top_webhooks(struct dctx *d, struct cnode *val, void *obj)
@@ -1277,7 +1905,7 @@ static void top_monitors(struct dctx *d, struct cnode *val, void *obj)
 }
 
 static const struct directive top_table[] = {
-    { "agent", top_agent, 0 },       { "regions", NULL, 0 },
+    { "agent", top_agent, 0 },       { "regions", top_regions, 0 },
     { "webhooks", top_webhooks, 0 }, { "policies", top_policies, 0 },
     { "defaults", top_defaults, 0 }, { "monitors", top_monitors, 0 },
 };
@@ -1296,13 +1924,14 @@ static void split_root(struct dctx *d, struct cnode *root, struct root_parts *pa
             cfg_error_at(d->log, root->keys[i], "\"%s\" can only be set in the main config file",
                          k);
     }
-    parts->agent = parts->defaults = NULL;
+    parts->agent = parts->regions = parts->defaults = NULL;
 }
 
 static int alloc_arrays(struct dctx *d, const struct root_parts *parts, size_t n)
 {
     struct tocsin_config *cfg = d->cfg;
     size_t nw = 0, np = 1, nm = 0; /* +1 policy: the built-in default */
+    size_t nr = parts[0].regions ? parts[0].regions->n + 1 : 1; /* +1: the fallback */
 
     for (size_t i = 0; i < n; i++) {
         nw += parts[i].webhooks ? parts[i].webhooks->n : 0;
@@ -1315,9 +1944,10 @@ static int alloc_arrays(struct dctx *d, const struct root_parts *parts, size_t n
     d->webhook_at = calloc(nw + 1, sizeof(*d->webhook_at));
     d->policy_at = calloc(np, sizeof(*d->policy_at));
     d->monitor_at = calloc(nm + 1, sizeof(*d->monitor_at));
-    cfg->regions = calloc(1, sizeof(*cfg->regions));
+    d->region_at = calloc(nr, sizeof(*d->region_at));
+    cfg->regions = calloc(nr, sizeof(*cfg->regions));
     if (!cfg->webhooks || !cfg->policies || !cfg->monitors || !d->webhook_at || !d->policy_at ||
-        !d->monitor_at || !cfg->regions)
+        !d->monitor_at || !d->region_at || !cfg->regions)
         return -ENOMEM;
     return 0;
 }
@@ -1331,10 +1961,6 @@ static void decode_agent(struct dctx *d, struct cnode *agent)
     set_where(d, "agent", NULL);
     if (agent)
         decode_map(d, agent, agent_table, N(agent_table), &cfg->agent);
-    cfg->regions[0].name = strdup(cfg->agent.region);
-    if (!cfg->regions[0].name)
-        return oom(d);
-    cfg->n_regions = 1;
 }
 
 static void decode_items(struct dctx *d, struct cnode *list, const char *what,
@@ -1351,6 +1977,8 @@ static void decode_items(struct dctx *d, struct cnode *list, const char *what,
 static void decode_all(struct dctx *d, struct root_parts *parts, size_t n)
 {
     decode_agent(d, parts[0].agent);
+    if (d->rc == 0)
+        decode_regions(d, parts[0].regions);
     for (size_t i = 0; i < n && d->rc == 0; i++)
         decode_items(d, parts[i].webhooks, "webhooks", decode_webhook);
     for (size_t i = 0; i < n && d->rc == 0; i++)
@@ -1387,5 +2015,7 @@ int cfg_decode(struct cfg_log *log, struct cnode *const *roots, size_t n,
     free(d.webhook_at);
     free(d.policy_at);
     free(d.monitor_at);
+    free(d.region_at);
+    free(d.region_names);
     return d.rc;
 }

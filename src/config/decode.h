@@ -25,6 +25,27 @@ int tocsin_config_slug(const char *name, char *out, size_t size);
 /* [A-Za-z0-9_.-]{1,64} */
 bool tocsin_config_valid_id(const char *id);
 
+/* "1000", "512KiB", "1MiB", "10KB", "2MB" (KB/MB/GB powers of 1000, KiB/MiB/GiB of
+ * 1024) -> bytes; -EINVAL when malformed or too big for 64 bits. */
+int tocsin_config_parse_size(const char *s, uint64_t *bytes);
+
+/* INI escapes \r \n \t \\ \xHH of S into OUT (room for strlen(S) + 1); sets *LEN.
+ * -EINVAL with *BAD = offset of the malformed escape. */
+int tocsin_config_unescape(const char *s, char *out, size_t *len, size_t *bad);
+
+/* An IPv4 or IPv6 address literal. */
+bool tocsin_config_ip_literal(const char *s);
+
+/* "IP", "IPv4:PORT" or "[IPv6]:PORT". */
+bool tocsin_config_dns_server(const char *s);
+
+/* 0 for an http://, https:// or socks5h:// proxy URL with a host (userinfo and port
+ * allowed); -EPROTONOSUPPORT for socks5:// (local resolution); else -EINVAL. */
+int tocsin_config_check_proxy(const char *url);
+
+/* URL with its userinfo replaced by "<redacted>", for messages. */
+void tocsin_config_redact_url(const char *url, char *buf, size_t size);
+
 /* Decodes ROOTS[0] (the main file) and ROOTS[1..N) (probes.d files) into CONFIG,
  * reporting every problem into LOG.  Returns 0 (check LOG for errors) or -ENOMEM. */
 int cfg_decode(struct cfg_log *log, struct cnode *const *roots, size_t n,

@@ -11,10 +11,11 @@
  * [webhook NAME] / [monitor ID] / [region NAME] append a mapping with
  * name / id / name to webhooks / monitors / regions; [policy NAME] adds NAME to
  * the policies mapping.  "a.b = v" nests one level (split at the first dot, so a
- * header name may contain dots); "level.N = after=5 notify=ops,pager" in a policy
- * appends {level: N, after: 5, notify: "ops,pager"} to its levels.  Values keep
- * from_ini so the decoder splits them on commas where it expects a list.  One
- * pair of surrounding double quotes is removed; " ;" starts an inline comment. */
+ * header name may contain dots), "expect.header.NAME = v" two; "level.N = after=5
+ * notify=ops,pager" in a policy appends {level: N, after: 5, notify: "ops,pager"}
+ * to its levels.  Values keep from_ini so the decoder splits them on commas where
+ * it expects a list (and unescapes TCP send/contains).  One pair of surrounding
+ * double quotes is removed; " ;" starts an inline comment. */
 #include "tree.h"
 
 #include <errno.h>
@@ -309,36 +310,63 @@ static void parse_level(struct ictx *c, struct cnode *sect, const char *key, siz
     }
 }
 
-static void put_key(struct ictx *c, const char *key, size_t klen, struct cnode *val)
+/* Keys whose mapping holds a mapping, so "expect.header.X-Id = v" nests twice.
+ * Everywhere else the rest after the first dot is one key (a header name may
+ * contain dots). */
+static bool nests_twice(const char *key, size_t len)
 {
-    const char *dot = memchr(key, '.', klen);
-    struct cnode *parent, *k;
-    long i;
+    return len == 6 && strncmp(key, "expect", 6) == 0;
+}
+
+/* The mapping KEY (LEN bytes) of MAP, created when absent; NULL when it is a value. */
+static struct cnode *child_map(struct ictx *c, struct cnode *map, const char *key, size_t len)
+{
+    struct cnode *k = ini_scalar(c, key, len, key), *child;
+    long i = k ? cnode_find(map, k->value) : -1;
+
+    if (i >= 0) {
+        cnode_free(k);
+        child = map->items[i];
+    } else {
+        child = cnode_new(CNODE_MAP, c->file, c->lineno, col_of(c, key));
+        if (!k || !child || cnode_put(map, k, child) < 0) {
+            cnode_free(k);
+            cnode_free(child);
+            c->rc = -ENOMEM;
+            return NULL;
+        }
+    }
+    if (child->kind != CNODE_MAP) {
+        cfg_error(c->log, c->file, c->lineno, col_of(c, key), "\"%.*s\" is already set to a value",
+                  (int)len, key);
+        return NULL;
+    }
+    return child;
+}
+
+/* Puts KEY = VAL into MAP, nesting at dots ("expect.status", "headers.X-Team"). */
+static void put_key_in(struct ictx *c, struct cnode *map, const char *key, size_t klen,
+                       struct cnode *val, const char *fullkey, bool nest)
+{
+    const char *dot = nest ? memchr(key, '.', klen) : NULL;
+    struct cnode *parent;
 
     if (!dot) {
-        put_unique(c, c->section, key, klen, key, val, key);
+        put_unique(c, map, key, klen, key, val, fullkey);
         return;
     }
-    /* Nested one level: "expect.status", "headers.X-Team". */
-    k = ini_scalar(c, key, (size_t)(dot - key), key);
-    i = k ? cnode_find(c->section, k->value) : -1;
-    parent = i >= 0 ? c->section->items[i] : cnode_new(CNODE_MAP, c->file, c->lineno, col_of(c, key));
-    if (i < 0 && (!k || !parent || cnode_put(c->section, k, parent) < 0)) {
-        cnode_free(k);
-        cnode_free(parent);
-        cnode_free(val);
-        c->rc = -ENOMEM;
-        return;
-    }
-    if (i >= 0)
-        cnode_free(k);
-    if (parent->kind != CNODE_MAP) {
-        cfg_error(c->log, c->file, c->lineno, col_of(c, key), "\"%.*s\" is already set to a value",
-                  (int)(dot - key), key);
+    parent = child_map(c, map, key, (size_t)(dot - key));
+    if (!parent) {
         cnode_free(val);
         return;
     }
-    put_unique(c, parent, dot + 1, klen - (size_t)(dot + 1 - key), dot + 1, val, key);
+    put_key_in(c, parent, dot + 1, klen - (size_t)(dot + 1 - key), val, fullkey,
+               map == c->section && nests_twice(key, (size_t)(dot - key)));
+}
+
+static void put_key(struct ictx *c, const char *key, size_t klen, struct cnode *val)
+{
+    put_key_in(c, c->section, key, klen, val, key, true);
 }
 
 /* Splits the raw line into key and value (inline comment and quotes removed). */

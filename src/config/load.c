@@ -296,6 +296,14 @@ void tocsin_diags_free(struct tocsin_diags *diags)
 
 /* ---- the model ------------------------------------------------------------ */
 
+/* Credentials do not outlive the config in freed heap memory. */
+static void free_secret(char *s)
+{
+    if (s)
+        explicit_bzero(s, strlen(s));
+    free(s);
+}
+
 static void kvlist_free(struct tocsin_kvlist *list)
 {
     for (size_t i = 0; i < list->n; i++) {
@@ -310,9 +318,7 @@ static void webhook_free(struct tocsin_webhook_conf *w)
     free(w->name);
     free(w->url);
     free(w->format);
-    if (w->secret)
-        explicit_bzero(w->secret, strlen(w->secret));
-    free(w->secret);
+    free_secret(w->secret);
     kvlist_free(&w->headers);
     free(w->method);
 }
@@ -325,6 +331,33 @@ static void policy_free(struct tocsin_policy_conf *p)
     free(p->name);
 }
 
+static void regex_free(regex_t *re)
+{
+    if (re)
+        regfree(re);
+    free(re);
+}
+
+static void expect_free(struct tocsin_expect_conf *e)
+{
+    free(e->body_contains);
+    free(e->body_not_contains);
+    free(e->body_regex);
+    free(e->body_not_regex);
+    regex_free(e->body_regex_re);
+    regex_free(e->body_not_regex_re);
+    kvlist_free(&e->headers);
+    free(e->contains);
+}
+
+static void tls_free(struct tocsin_tls_conf *t)
+{
+    free(t->ca_file);
+    free(t->server_name);
+    free(t->cert_file);
+    free(t->key_file);
+}
+
 static void monitor_free(struct tocsin_monitor_conf *m)
 {
     free(m->id);
@@ -333,8 +366,26 @@ static void monitor_free(struct tocsin_monitor_conf *m)
     free(m->method);
     kvlist_free(&m->headers);
     free(m->expect_status);
+    free(m->body);
+    free(m->basic_auth_user);
+    free_secret(m->basic_auth_password);
+    free_secret(m->bearer_token);
+    expect_free(&m->expect);
+    tls_free(&m->tls);
     free(m->host);
+    free(m->send);
     free(m->regions);
+}
+
+static void region_free(struct tocsin_region_conf *r)
+{
+    free(r->name);
+    free(r->source_address);
+    free(r->interface);
+    for (size_t i = 0; i < r->n_dns_servers; i++)
+        free(r->dns_servers[i]);
+    free(r->dns_servers);
+    free_secret(r->proxy); /* may carry user:password */
 }
 
 void tocsin_config_free(struct tocsin_config *config)
@@ -348,7 +399,7 @@ void tocsin_config_free(struct tocsin_config *config)
     for (size_t i = 0; i < config->n_monitors; i++)
         monitor_free(&config->monitors[i]);
     for (size_t i = 0; i < config->n_regions; i++)
-        free(config->regions[i].name);
+        region_free(&config->regions[i]);
     free(config->webhooks);
     free(config->policies);
     free(config->monitors);

@@ -1,4 +1,5 @@
-/* secret_file: read a webhook secret from a file (root:tocsin 0640 is right). */
+/* secret_file: read a webhook secret from a file (root:tocsin 0640 is right);
+ * paths relative to the config file that names them. */
 #include "secret.h"
 
 #include <errno.h>
@@ -14,7 +15,7 @@
 /* A secret is a key, not a document: anything bigger is the wrong file. */
 #define SECRET_MAX 65536
 
-static char *secret_path(const struct cnode *node)
+char *cfg_file_path(const struct cnode *node)
 {
     char *path;
 
@@ -68,7 +69,7 @@ static int check_and_store(struct cfg_log *log, const struct cnode *node, char *
 
 int cfg_read_secret(struct cfg_log *log, const struct cnode *node, char **out)
 {
-    char *path = secret_path(node), *buf = NULL;
+    char *path = cfg_file_path(node), *buf = NULL;
     struct stat st;
     ssize_t len = 0;
     int fd = -1, rc = -ENOMEM, err = 0;

@@ -1,7 +1,9 @@
 /* Scalar value parsers shared by the decoder (and unit-tested on their own). */
 #include "decode.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,4 +86,208 @@ bool tocsin_config_valid_id(const char *id)
     if (len == 0 || len > TOCSIN_ID_MAX)
         return false;
     return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == len;
+}
+
+/* Decimal units are powers of 1000 and binary ones of 1024, as their names say
+ * (IEC 80000-13); a bare number is bytes.  Case matters: "mb" is not a size. */
+static const struct {
+    const char *unit;
+    uint64_t bytes;
+} size_units[] = {
+    { "", 1 },          { "B", 1 },           { "KB", 1000 },      { "MB", 1000000 },
+    { "GB", 1000000000 }, { "KiB", 1u << 10 }, { "MiB", 1u << 20 }, { "GiB", 1u << 30 },
+};
+
+int tocsin_config_parse_size(const char *s, uint64_t *bytes)
+{
+    uint64_t n = 0;
+    const char *p = s;
+
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > (UINT64_MAX - 9) / 10)
+            return -EINVAL;
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    for (size_t i = 0; i < sizeof(size_units) / sizeof(*size_units); i++) {
+        if (strcmp(p, size_units[i].unit) != 0)
+            continue;
+        if (n > UINT64_MAX / size_units[i].bytes)
+            return -EINVAL;
+        *bytes = n * size_units[i].bytes;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Length of the escape at P ("\n", "\x41") and its byte in *C; 0 when malformed. */
+static size_t one_escape(const char *p, char *c)
+{
+    static const char plain[] = { 'r', '\r', 'n', '\n', 't', '\t', '\\', '\\' };
+    int hi, lo;
+
+    for (size_t i = 0; i < sizeof(plain); i += 2)
+        if (p[1] == plain[i]) {
+            *c = plain[i + 1];
+            return 2;
+        }
+    if (p[1] != 'x' || (hi = hex_digit(p[2])) < 0 || (lo = hex_digit(p[3])) < 0)
+        return 0;
+    *c = (char)(hi << 4 | lo);
+    return 4;
+}
+
+int tocsin_config_unescape(const char *s, char *out, size_t *len, size_t *bad)
+{
+    size_t n = 0, step;
+    const char *p = s;
+
+    while (*p) {
+        if (*p != '\\') {
+            out[n++] = *p++;
+            continue;
+        }
+        step = one_escape(p, &out[n]);
+        if (step == 0) {
+            *bad = (size_t)(p - s);
+            return -EINVAL;
+        }
+        n++;
+        p += step;
+    }
+    out[n] = '\0';
+    *len = n;
+    return 0;
+}
+
+bool tocsin_config_ip_literal(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* "53" -> true; 1..65535, digits only. */
+static bool valid_port(const char *s)
+{
+    long v = 0;
+
+    if (*s == '\0' || strlen(s) > 5)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
+bool tocsin_config_dns_server(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *colon = strrchr(s, ':'), *close;
+    size_t len;
+
+    if (tocsin_config_ip_literal(s))
+        return true; /* "IP" (an IPv6 address has colons but no port) */
+    if (s[0] == '[') { /* "[IPv6]:PORT" */
+        close = strchr(s, ']');
+        len = close ? (size_t)(close - s - 1) : 0;
+        if (!close || close[1] != ':' || len == 0 || len >= sizeof(host))
+            return false;
+        memcpy(host, s + 1, len);
+        host[len] = '\0';
+        return inet_pton(AF_INET6, host, buf) == 1 && valid_port(close + 2);
+    }
+    len = colon ? (size_t)(colon - s) : 0; /* "IPv4:PORT" */
+    if (!colon || len == 0 || len >= sizeof(host))
+        return false;
+    memcpy(host, s, len);
+    host[len] = '\0';
+    return inet_pton(AF_INET, host, buf) == 1 && valid_port(colon + 1);
+}
+
+/* The authority of URL (after "://", or from the start when there is no scheme:
+ * "user:pw@host" must be redacted too), its length and where userinfo ends. */
+static const char *url_authority(const char *url, size_t *len, const char **at)
+{
+    const char *auth = strstr(url, "://"), *p;
+
+    auth = auth ? auth + 3 : url;
+    *len = strcspn(auth, "/?#");
+    *at = NULL;
+    for (p = auth; p < auth + *len; p++)
+        if (*p == '@')
+            *at = p; /* the last '@': a password may contain one */
+    return auth;
+}
+
+void tocsin_config_redact_url(const char *url, char *buf, size_t size)
+{
+    const char *auth, *at;
+    size_t len;
+
+    auth = url_authority(url, &len, &at);
+    if (!at)
+        snprintf(buf, size, "%s", url);
+    else
+        snprintf(buf, size, "%.*s<redacted>%s", (int)(auth - url), url, at);
+}
+
+/* host or host:port, or [IPv6] / [IPv6]:port; nothing else. */
+static bool valid_host_port(const char *s, size_t len)
+{
+    char tmp[300];
+    const char *colon;
+
+    if (len == 0 || len >= sizeof(tmp))
+        return false;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    if (tmp[0] == '[') {
+        char *close = strchr(tmp, ']');
+
+        return close && close > tmp + 1 &&
+               (close[1] == '\0' || (close[1] == ':' && valid_port(close + 2)));
+    }
+    colon = strchr(tmp, ':');
+    if (colon && !valid_port(colon + 1))
+        return false;
+    return (colon ? (size_t)(colon - tmp) : len) > 0 && !strpbrk(tmp, " \t\r\n[]");
+}
+
+int tocsin_config_check_proxy(const char *url)
+{
+    static const char *const ok[] = { "http://", "https://", "socks5h://" };
+    const char *auth, *at, *host;
+    size_t len;
+
+    if (strncmp(url, "socks5://", 9) == 0)
+        return -EPROTONOSUPPORT;
+    auth = url_authority(url, &len, &at);
+    if (!strstr(url, "://") || strpbrk(url, " \t\r\n"))
+        return -EINVAL;
+    /* Only the authority and an optional "/": a path would be ignored. */
+    if (auth[len] != '\0' && strcmp(auth + len, "/") != 0)
+        return -EINVAL;
+    host = at ? at + 1 : auth;
+    if (!valid_host_port(host, len - (size_t)(host - auth)))
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++)
+        if (strncmp(url, ok[i], strlen(ok[i])) == 0)
+            return 0;
+    return -EINVAL;
 }

@@ -100,6 +100,9 @@ static int parse_node(struct yctx *y, yaml_event_t *ev, int depth, struct cnode 
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
         anchor = ev->data.scalar.anchor;
+        /* "\0" in double quotes: the model holds C strings, which would cut it. */
+        if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
+            cfg_error(y->log, y->file, line, col, "NUL bytes are not supported in values");
         node = cnode_scalar(y->file, line, col, (const char *)ev->data.scalar.value,
                             ev->data.scalar.length);
         break;

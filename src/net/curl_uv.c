@@ -3,7 +3,9 @@
 #include "tocsin/curl_uv.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tocsin/log.h"
 
@@ -216,4 +218,38 @@ void tocsin_curl_uv_close(struct tocsin_curl_uv *cu, void (*on_closed)(struct to
     for (size_t fd = 0; fd < cu->fds.n_slots; fd++)
         tocsin_fdtable_release(&cu->fds, (int)fd);
     uv_close((uv_handle_t *)&cu->timer, on_timer_closed);
+}
+
+int tocsin_curl_url_parts(const char *url, char **host, char **port, bool *https)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL;
+    int rc = -EINVAL;
+
+    *host = *port = NULL;
+    if (u == NULL)
+        return -ENOMEM;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+        curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+        rc = 0;
+    if (rc == 0 && https)
+        *https = strcmp(scheme, "https") == 0;
+    if (rc < 0) {
+        curl_free(*host);
+        *host = NULL;
+    }
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+struct curl_slist *tocsin_curl_connect_to(const char *host, const char *port, const char *addr)
+{
+    char line[512];
+
+    snprintf(line, sizeof(line), "%s:%s:%s:%s", host, port, addr, port);
+    return curl_slist_append(NULL, line);
 }
