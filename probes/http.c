@@ -39,7 +39,9 @@ struct tocsin_probe_op {
     char *host;                 /* this hop's host as curl parses it ([v6] bracketed) */
     char *port;                 /* this hop's port, the scheme's default filled in */
     bool https;
-    char *first_host;           /* credentials go to this host only */
+    char *first_host;           /* credentials go to this host, port and scheme only */
+    char *first_port;
+    bool first_https;
     char *proxy;                /* region proxy with its host replaced by its address */
     const char *method;         /* changes to GET on 303 (and 301/302 after POST) */
     bool send_body;
@@ -136,6 +138,8 @@ static void finish(struct tocsin_probe_op *op)
     free_hop(op);
     free(op->url);
     free(op->first_host);
+    free(op->first_port);
+    op->first_port = NULL;
     free(op->proxy);
     free(op->body);
     op->url = op->first_host = op->proxy = op->body = NULL;
@@ -484,13 +488,15 @@ static void set_method(struct tocsin_probe_op *op, CURL *easy)
     }
 }
 
-/* Credentials go only to the host the monitor names, never to a redirect target
- * elsewhere (curl's own rule without CURLOPT_UNRESTRICTED_AUTH). */
+/* Credentials go only to the host, port and scheme the monitor names, never to a
+ * redirect target elsewhere (curl's own rule since 7.83 without
+ * CURLOPT_UNRESTRICTED_AUTH): no password to another port, none over plain HTTP. */
 static void set_auth(struct tocsin_probe_op *op, CURL *easy)
 {
     const struct tocsin_monitor_conf *m = op->monitor;
 
-    if (strcasecmp(op->host, op->first_host) != 0)
+    if (strcasecmp(op->host, op->first_host) != 0 || strcmp(op->port, op->first_port) != 0 ||
+        op->https != op->first_https)
         return;
     if (m->basic_auth_user) {
         curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -686,9 +692,14 @@ static void start_hop(struct tocsin_probe_op *op)
         finish(op);
         return;
     }
-    if (op->first_host == NULL && (op->first_host = strdup(op->host)) == NULL) {
-        fail(op, TOCSIN_ERR_INTERNAL, "out of memory");
-        return;
+    if (op->first_host == NULL) {
+        op->first_host = strdup(op->host);
+        op->first_port = strdup(op->port);
+        op->first_https = op->https;
+        if (op->first_host == NULL || op->first_port == NULL) {
+            fail(op, TOCSIN_ERR_INTERNAL, "out of memory");
+            return;
+        }
     }
     /* Through a proxy the proxy resolves; a literal needs no lookup. */
     if (op->proxy || tocsin_parse_ip(op->host, &literal)) {

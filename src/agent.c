@@ -13,6 +13,7 @@
 #include "tocsin/log.h"
 #include "tocsin/monitor.h"
 #include "tocsin/sched.h"
+#include "tocsin/store.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -23,6 +24,8 @@ struct tocsin_agent {
     struct tocsin_engine engine;
     struct tocsin_sched *sched;
     struct tocsin_sender *sender;
+    struct tocsin_store *store;          /* NULL when state_dir cannot be opened */
+    struct tocsin_resolver *webhook_dns; /* unbound, so webhooks never use a region's vantage */
     struct tocsin_monitor_state *states;
     struct tocsin_alert *decided;        /* alerts of one result, sent after logging it */
     size_t n_decided;
@@ -157,6 +160,20 @@ static void start_signals(struct tocsin_agent *a)
     a->signals_open = true;
 }
 
+/* Without a store alerts still go out, held only in memory: worse than durable,
+ * better than silence, and said loudly (DESIGN §5: never a silent drop). */
+static void open_store(struct tocsin_agent *a)
+{
+    char err[256] = "";
+    int rc = tocsin_store_open(a->loop, a->config->agent.state_dir, &a->store, err, sizeof(err));
+
+    if (rc < 0) {
+        a->store = NULL;
+        tocsin_error("cannot open the outbox; alerts are kept in memory only", "state_dir",
+                     a->config->agent.state_dir, "error", err[0] ? err : strerror(-rc));
+    }
+}
+
 int tocsin_agent_new(uv_loop_t *loop, const struct tocsin_config *config,
                      const struct tocsin_agent_options *options, struct tocsin_agent **out)
 {
@@ -176,8 +193,10 @@ int tocsin_agent_new(uv_loop_t *loop, const struct tocsin_config *config,
         free(a);
         return rc;
     }
-    /* Webhook hosts are looked up from the agent's own region. */
-    rc = tocsin_sender_new(loop, config, a->engine.resolvers[0], &a->sender);
+    open_store(a);
+    rc = tocsin_resolver_new(loop, NULL, &a->webhook_dns);
+    if (rc == 0)
+        rc = tocsin_sender_new(loop, config, a->webhook_dns, a->store, &a->sender);
     if (rc == 0)
         rc = tocsin_sched_new(&a->engine.env, config->agent.max_concurrency, on_check_result, a,
                               &a->sched);
@@ -226,12 +245,23 @@ static void on_engine_closed(struct tocsin_engine *e)
     part_stopped(container_of(e, struct tocsin_agent, engine));
 }
 
-/* The sender drains after the checks stop, and the engine (whose resolver the
- * sender uses) closes only after the sender is gone. */
+static void on_store_closed(void *data)
+{
+    part_stopped(data);
+}
+
+/* The sender drains after the checks stop; its resolver and the store (which
+ * commits the sender's last updates) close only after it is gone. */
 static void on_sender_closed(void *data)
 {
     struct tocsin_agent *a = data;
 
+    if (a->webhook_dns)
+        tocsin_resolver_close(a->webhook_dns);
+    if (a->store)
+        tocsin_store_close(a->store, on_store_closed, a);
+    else
+        part_stopped(a);
     tocsin_engine_close(&a->engine, on_engine_closed);
 }
 
@@ -252,7 +282,7 @@ void tocsin_agent_stop(struct tocsin_agent *a, void (*on_stopped)(void *data), v
     a->stopping = true;
     a->on_stopped = on_stopped;
     a->on_stopped_data = data;
-    a->open_parts = 1; /* the engine */
+    a->open_parts = 2; /* the engine and the store */
     if (a->signals_open) {
         a->open_parts += 3;
         for (size_t i = 0; i < 3; i++)

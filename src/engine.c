@@ -1,5 +1,6 @@
 /* Resolvers per region and the probes' curl multi: see include/tocsin/engine.h. */
 #include "tocsin/engine.h"
+#include "tocsin/tls.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ int tocsin_engine_init(struct tocsin_engine *e, uv_loop_t *loop, const struct to
     if (e->resolvers == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        rc = tocsin_resolver_new(loop, &e->resolvers[i]);
+        rc = tocsin_resolver_new(loop, &config->regions[i], &e->resolvers[i]);
         if (rc < 0)
             goto fail;
         e->n_resolvers++;
@@ -54,5 +55,6 @@ void tocsin_engine_close(struct tocsin_engine *e, void (*on_closed)(struct tocsi
     e->on_closed = on_closed;
     /* Resolvers free themselves once their handles close; nothing waits on them. */
     close_resolvers(e);
+    tocsin_tls_cache_clear(); /* a CA file changed on disk is read again next time */
     tocsin_curl_uv_close(&e->curl, on_curl_closed);
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,9 @@ int main(int argc, char **argv)
                curl_version_info(CURLVERSION_NOW)->version, ares_version(NULL), uv_version_string());
         return EXIT_OK;
     }
+    /* A peer that resets while we write must cost one failed check, not the
+     * process: libuv writes with plain write(), so SIGPIPE is ignored here. */
+    signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || ares_library_init(ARES_LIB_INIT_ALL) != 0) {
         fprintf(stderr, "tocsin: cannot initialise libcurl or c-ares\n");
         return 1;

@@ -60,6 +60,16 @@ static size_t regions_recovered(const struct tocsin_monitor_state *s, int succes
     return n;
 }
 
+static int regions_down(const struct tocsin_monitor_state *s)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < s->n_regions; i++)
+        if (s->region_failures[i] > 0)
+            n++;
+    return n;
+}
+
 static void emit_alert(struct tocsin_monitor_state *s, const struct tocsin_config *config,
                        const struct tocsin_monitor_conf *monitor, const struct tocsin_result *result,
                        enum tocsin_notification type, int level, size_t webhook,
@@ -76,6 +86,9 @@ static void emit_alert(struct tocsin_monitor_state *s, const struct tocsin_confi
         .notification_level = level,
         .type = type,
         .webhook = webhook,
+        .regions_down = regions_down(s),
+        .regions_total = (int)s->n_regions,
+        .incident_started = s->incident_started,
     };
 
     emit(data, &alert);
@@ -140,6 +153,7 @@ void tocsin_monitor_feed(struct tocsin_monitor_state *s, const struct tocsin_con
         s->consecutive_failures >= policy->failure_threshold) {
         s->incident_previous = s->status;
         s->status = TOCSIN_STATUS_DOWN;
+        s->incident_started = result->timestamp;
         s->levels_fired = 0;
     }
     if (s->status == TOCSIN_STATUS_DOWN && result->status == TOCSIN_STATUS_DOWN) {

@@ -1,11 +1,19 @@
-/* The webhook sender: see include/tocsin/sender.h. */
+/* The webhook sender: see include/tocsin/sender.h.
+ *
+ * Each webhook has a queue of deliveries, oldest first.  pump() walks it and
+ * starts what may go now: committed (or uncommittable) rows that are due, not
+ * behind an earlier undelivered row of the same monitor, within 16 in flight
+ * and the rate limit, and not while a 429 pauses the webhook.  One uv timer
+ * wakes the sender at the earliest time anything becomes possible. */
 #include "tocsin/sender.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tocsin/crypto.h"
 #include "tocsin/curl_uv.h"
@@ -14,133 +22,396 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
+#define MAX_IN_FLIGHT_PER_WEBHOOK 16
+#define MAX_DELAY_MS (3600u * 1000u)
+#define RATE_RING_MAX 65536u
+#define STORE_RETRY_MS 5000u
+
+enum phase {
+    PHASE_STORING, /* waiting for the outbox commit: nothing is sent before it */
+    PHASE_WAITING, /* due at `due` */
+    PHASE_SENDING,
+    PHASE_DEAD,    /* kept; revived when the webhook answers 2xx again */
+};
+
+struct webhook_queue;
+
 struct delivery {
     struct tocsin_curl_req req;
     struct tocsin_sender *sender;
-    size_t webhook;
-    char request_id[37];
-    char monitor_id[65];
-    enum tocsin_notification type;
-    int level;
-    char *body;
-    size_t len;
+    struct webhook_queue *queue;
+    struct delivery *prev, *next;
+    struct tocsin_outbox_row row; /* owned strings */
+    enum phase phase;
+    bool stored;                  /* the outbox has this row */
+    bool store_failed;            /* commit failed: held in memory, retried */
+    bool store_busy;              /* an insert is on its way */
+    int cycle_attempts;           /* attempts since queued or revived */
+    uint64_t due;                 /* uv_now() ms */
     char *host;
     char *port;
     struct curl_slist *headers;
     struct curl_slist *connect_to;
     struct tocsin_resolve_req *resolve;
     uint64_t start_ns;
-    bool transfer_running;
     char errbuf[CURL_ERROR_SIZE];
-    struct delivery *prev, *next; /* in flight */
+};
+
+struct webhook_queue {
+    struct tocsin_sender *sender;
+    size_t index;
+    const struct tocsin_webhook_conf *conf;
+    const struct tocsin_format *format;
+    struct delivery *head, *tail;
+    size_t in_flight;
+    uint64_t paused_until;        /* uv_now() ms; a 429 pauses the whole webhook */
+    bool pumping;                 /* pump() is running: a nested call only asks again */
+    bool repump;
+    uint64_t *sends;              /* ring of recent send times (uv_now ms) */
+    size_t ring_cap, ring_head, ring_n;
 };
 
 struct tocsin_sender {
     uv_loop_t *loop;
     const struct tocsin_config *config;
     struct tocsin_resolver *resolver;
+    struct tocsin_store *store;
     struct tocsin_curl_uv curl;
-    uv_timer_t drain_timer;
-    struct delivery *in_flight;
+    uv_timer_t timer;
+    struct webhook_queue *queues;
+    size_t n_queues;
     struct tocsin_sender_stats stats;
     tocsin_delivery_cb observer;
     void *observer_data;
     bool closing;
     uint64_t drain_deadline;
-    int open_parts;      /* curl multi and drain timer, until their close callbacks */
+    int open_parts;
     void (*on_closed)(void *data);
     void *on_closed_data;
 };
 
-static void delivery_free(struct delivery *d)
+static void pump(struct webhook_queue *q);
+static void arm_timer(struct tocsin_sender *s);
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t tocsin_retry_delay_ms(uint64_t backoff_ms, int attempt, double jitter)
+{
+    uint64_t delay = backoff_ms;
+
+    for (int i = 1; i < attempt && delay < MAX_DELAY_MS; i++)
+        delay *= 2;
+    if (delay > MAX_DELAY_MS)
+        delay = MAX_DELAY_MS;
+    return (uint64_t)((double)delay * jitter);
+}
+
+/* A factor in [0.8, 1.2] so many agents' retries do not line up. */
+static double jitter(void)
+{
+    uint32_t r = 0;
+
+    if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+        r = (uint32_t)rand();
+    return 0.8 + 0.4 * ((double)r / 4294967295.0);
+}
+
+/* ---- queue bookkeeping -------------------------------------------------- */
+
+static void row_free(struct tocsin_outbox_row *row)
+{
+    free(row->webhook);
+    free(row->monitor);
+    free(row->event);
+    free(row->url);
+    free(row->body);
+    free(row->last_error);
+    memset(row, 0, sizeof(*row));
+}
+
+static void end_attempt(struct delivery *d)
 {
     struct tocsin_sender *s = d->sender;
 
-    if (d->resolve)
+    if (d->resolve) {
         tocsin_resolve_cancel(d->resolve);
+        d->resolve = NULL;
+    }
     if (d->req.easy) {
-        if (d->transfer_running)
+        if (d->phase == PHASE_SENDING)
             tocsin_curl_uv_cancel(&s->curl, &d->req);
         tocsin_curl_uv_release_easy(&s->curl, d->req.easy);
+        d->req.easy = NULL;
     }
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        s->in_flight = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
-    s->stats.in_flight--;
     curl_slist_free_all(d->headers);
     curl_slist_free_all(d->connect_to);
     curl_free(d->host);
     curl_free(d->port);
-    free(d->body);
+    d->headers = d->connect_to = NULL;
+    d->host = d->port = NULL;
+}
+
+static void delivery_free(struct delivery *d)
+{
+    struct webhook_queue *q = d->queue;
+
+    end_attempt(d);
+    if (d->store_failed)
+        d->sender->stats.unstored--;
+    if (d->phase == PHASE_DEAD)
+        d->sender->stats.dead_now--;
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        q->head = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    else
+        q->tail = d->prev;
+    row_free(&d->row);
     free(d);
 }
 
-static void report(struct delivery *d, long status, bool delivered, const char *error)
+static void enqueue(struct webhook_queue *q, struct delivery *d)
+{
+    d->queue = q;
+    d->prev = q->tail;
+    if (q->tail)
+        q->tail->next = d;
+    else
+        q->head = d;
+    q->tail = d;
+    q->sender->stats.queued++;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* ---- the outbox --------------------------------------------------------- */
+
+static void store_update(struct delivery *d)
 {
     struct tocsin_sender *s = d->sender;
-    const struct tocsin_webhook_conf *w = &s->config->webhooks[d->webhook];
+
+    if (s->store == NULL || !d->stored)
+        return;
+    if (tocsin_store_update(s->store, d->row.id, d->row.state, d->row.attempts,
+                            d->row.next_attempt_ms, d->row.last_error, NULL, NULL) < 0)
+        tocsin_warn("cannot queue an outbox update", "request_id", d->row.request_id);
+}
+
+static void on_stored(void *data, int status, int64_t id)
+{
+    struct delivery *d = data;
+
+    d->store_busy = false;
+    /* A retried insert whose earlier "failed" commit did land is stored after all. */
+    if (status == -EEXIST && id > 0)
+        status = 0;
+    if (status < 0) {
+        /* Never a silent drop: keep it in memory, send anyway, retry the commit. */
+        if (!d->store_failed)
+            d->sender->stats.unstored++;
+        d->store_failed = true;
+        tocsin_error("outbox commit failed; alert kept in memory and sent anyway", "request_id",
+                     d->row.request_id, "error", strerror(-status));
+    } else {
+        d->row.id = id;
+        d->stored = true;
+        if (d->store_failed)
+            d->sender->stats.unstored--;
+        d->store_failed = false;
+        store_update(d); /* an attempt may have happened while the commit was failing */
+    }
+    if (d->phase == PHASE_STORING)
+        d->phase = PHASE_WAITING;
+    if (d->row.state == TOCSIN_OUTBOX_DELIVERED && d->phase != PHASE_SENDING)
+        delivery_free(d);
+    else
+        pump(d->queue);
+}
+
+static void store_insert(struct delivery *d)
+{
+    struct tocsin_sender *s = d->sender;
+    int rc;
+
+    if (s->store == NULL) {
+        d->phase = PHASE_WAITING;
+        return;
+    }
+    d->store_busy = true;
+    rc = tocsin_store_insert(s->store, &d->row, on_stored, d);
+    if (rc < 0) {
+        d->store_busy = false;
+        on_stored(d, rc, 0);
+    }
+}
+
+/* ---- one attempt -------------------------------------------------------- */
+
+static void report(struct delivery *d, long status, bool delivered, int64_t retry_in,
+                   const char *error)
+{
+    struct tocsin_sender *s = d->sender;
     struct tocsin_delivery_report rep = {
-        .webhook = d->webhook,
-        .request_id = d->request_id,
+        .webhook = d->queue->index,
+        .request_id = d->row.request_id,
+        .monitor = d->row.monitor,
+        .attempt = d->row.attempts,
         .status_code = status,
         .latency_ms = (int64_t)((uv_hrtime() - d->start_ns) / 1000000u),
         .delivered = delivered,
+        .will_retry = retry_in >= 0,
+        .retry_in_ms = retry_in,
         .error = error,
     };
-    char code[16], latency[24], level[16];
+    char code[16], latency[24], attempt[16], retry[24];
+    const char *name = d->queue->conf->name;
 
     snprintf(code, sizeof(code), "%ld", status);
     snprintf(latency, sizeof(latency), "%" PRId64, rep.latency_ms);
-    snprintf(level, sizeof(level), "%d", d->level);
-    if (delivered) {
-        s->stats.delivered++;
-        tocsin_info("alert delivered", "webhook", w->name, "monitor", d->monitor_id, "event",
-                    tocsin_notification_name(d->type), "level", level, "status", code,
-                    "latency_ms", latency, "request_id", d->request_id);
-    } else {
-        s->stats.failed++;
-        tocsin_error("alert delivery failed, not retried (no outbox yet)", "webhook", w->name,
-                     "monitor", d->monitor_id, "event", tocsin_notification_name(d->type),
-                     "status", code, "error", error, "request_id", d->request_id);
-    }
+    snprintf(attempt, sizeof(attempt), "%d", d->row.attempts);
+    snprintf(retry, sizeof(retry), "%" PRId64, retry_in);
+    if (delivered)
+        tocsin_info("alert delivered", "webhook", name, "monitor", d->row.monitor, "event",
+                    d->row.event, "attempt", attempt, "status", code, "latency_ms", latency,
+                    "request_id", d->row.request_id);
+    else if (retry_in >= 0)
+        tocsin_warn("alert delivery failed, will retry", "webhook", name, "monitor",
+                    d->row.monitor, "event", d->row.event, "attempt", attempt, "status", code,
+                    "error", error, "retry_in_ms", retry, "request_id", d->row.request_id);
+    else
+        tocsin_error("alert delivery failed, kept as a dead letter", "webhook", name, "monitor",
+                     d->row.monitor, "event", d->row.event, "attempt", attempt, "status", code,
+                     "error", error, "request_id", d->row.request_id);
     if (s->observer)
         s->observer(s->observer_data, &rep);
+}
+
+/* A 2xx: revive this webhook's dead letters still younger than max_age. */
+static void revive_dead(struct webhook_queue *q)
+{
+    int64_t now = wall_ms();
+
+    for (struct delivery *d = q->head; d; d = d->next) {
+        if (d->phase != PHASE_DEAD || now - d->row.created_ms > (int64_t)q->conf->max_age_ms)
+            continue;
+        d->phase = PHASE_WAITING;
+        d->cycle_attempts = 0;
+        d->due = uv_now(q->sender->loop);
+        d->row.state = TOCSIN_OUTBOX_PENDING;
+        d->row.next_attempt_ms = now;
+        q->sender->stats.dead_now--;
+        tocsin_info("re-sending dead letter", "webhook", q->conf->name, "request_id",
+                    d->row.request_id);
+        store_update(d);
+    }
+}
+
+static void set_error(struct delivery *d, const char *error)
+{
+    free(d->row.last_error);
+    d->row.last_error = dup_or_null(error);
+}
+
+static void delivered(struct delivery *d, long status)
+{
+    struct webhook_queue *q = d->queue;
+
+    d->sender->stats.delivered++;
+    report(d, status, true, -1, NULL);
+    d->row.state = TOCSIN_OUTBOX_DELIVERED;
+    set_error(d, NULL);
+    store_update(d);
+    revive_dead(q);
+    /* An insert still on its way needs d; on_stored frees it then. */
+    if (!d->store_busy)
+        delivery_free(d);
+}
+
+static void dead(struct delivery *d, long status, const char *error)
+{
+    d->sender->stats.dead++;
+    d->sender->stats.dead_now++;
+    d->phase = PHASE_DEAD;
+    d->row.state = TOCSIN_OUTBOX_DEAD;
+    set_error(d, error);
+    report(d, status, false, -1, error);
+    store_update(d);
+}
+
+static void retry_later(struct delivery *d, long status, int64_t retry_after_s, const char *error)
+{
+    struct webhook_queue *q = d->queue;
+    uint64_t delay = tocsin_retry_delay_ms(q->conf->retry_backoff_ms, d->cycle_attempts, jitter());
+
+    if (retry_after_s > 0) {
+        /* The receiver said when: honour it (clamped to 1 h). */
+        uint64_t asked = (uint64_t)retry_after_s * 1000u;
+        delay = asked > MAX_DELAY_MS ? MAX_DELAY_MS : asked;
+    }
+    d->sender->stats.retried++;
+    d->phase = PHASE_WAITING;
+    d->due = uv_now(d->sender->loop) + delay;
+    d->row.state = TOCSIN_OUTBOX_PENDING;
+    d->row.next_attempt_ms = wall_ms() + (int64_t)delay;
+    if (status == 429 && d->due > q->paused_until)
+        q->paused_until = d->due;
+    set_error(d, error);
+    report(d, status, false, (int64_t)delay, error);
+    store_update(d);
+}
+
+static bool retryable(long status)
+{
+    return status == 0 || status == 408 || status == 429 || (status >= 300 && status <= 399) ||
+           status >= 500;
 }
 
 static void on_done(struct tocsin_curl_req *req, CURLcode code)
 {
     struct delivery *d = container_of(req, struct delivery, req);
+    struct webhook_queue *q = d->queue;
     long status = 0;
-    char reason[CURL_ERROR_SIZE + 64];
+    curl_off_t retry_after = 0;
+    char reason[CURL_ERROR_SIZE + 160];
     char *location = NULL;
 
-    d->transfer_running = false;
-    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (req->easy) {
+        curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    }
     if (code != CURLE_OK) {
+        status = 0;
         snprintf(reason, sizeof(reason), "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(code));
-        report(d, status, false, reason);
-    } else if (status >= 200 && status <= 299) {
-        report(d, status, true, NULL);
     } else if (status >= 300 && status <= 399) {
-        curl_easy_getinfo(req->easy, CURLINFO_REDIRECT_URL, &location);
-        snprintf(reason, sizeof(reason), "redirect to %s not followed",
+        if (req->easy)
+            curl_easy_getinfo(req->easy, CURLINFO_REDIRECT_URL, &location);
+        snprintf(reason, sizeof(reason), "redirect to %.120s not followed",
                  location ? location : "(no Location)");
-        report(d, status, false, reason);
     } else {
         snprintf(reason, sizeof(reason), "receiver answered %ld", status);
-        report(d, status, false, reason);
     }
-    delivery_free(d);
-}
-
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    (void)ptr;
-    (void)userdata;
-    return size * nmemb;
+    d->phase = PHASE_WAITING; /* leaves SENDING before the easy handle goes back */
+    end_attempt(d);
+    q->in_flight--;
+    d->sender->stats.in_flight--;
+    if (code == CURLE_OK && status >= 200 && status <= 299)
+        delivered(d, status);
+    else if (retryable(status) && d->cycle_attempts <= q->conf->retries)
+        retry_later(d, status, (int64_t)retry_after, reason);
+    else
+        dead(d, status, reason);
+    pump(q);
 }
 
 static int append_header(struct curl_slist **list, const char *name, const char *value)
@@ -158,62 +429,90 @@ static int append_header(struct curl_slist **list, const char *name, const char 
 
 /* Content-Type, User-Agent, X-Request-ID, the webhook's own, then the format's
  * signature headers, made for this attempt. */
-static int build_headers(struct delivery *d, const struct tocsin_webhook_conf *w,
-                         const struct tocsin_format *format)
+static int build_headers(struct delivery *d)
 {
+    const struct tocsin_webhook_conf *w = d->queue->conf;
     struct tocsin_format_headers signed_headers = {.n = 0};
     int rc = append_header(&d->headers, "Content-Type", "application/json");
 
     if (rc == 0)
         rc = append_header(&d->headers, "User-Agent", "tocsin/" TOCSIN_VERSION);
     if (rc == 0)
-        rc = append_header(&d->headers, "X-Request-ID", d->request_id);
+        rc = append_header(&d->headers, "X-Request-ID", d->row.request_id);
     /* curl would otherwise send "Expect: 100-continue" and wait on large bodies. */
     if (rc == 0)
         rc = append_header(&d->headers, "Expect", "");
     for (size_t i = 0; rc == 0 && i < w->headers.n; i++)
         rc = append_header(&d->headers, w->headers.items[i].name, w->headers.items[i].value);
     if (rc == 0)
-        rc = format->sign(w, d->request_id, d->body, d->len, &signed_headers);
+        rc = d->queue->format->sign(w, d->row.request_id, d->row.body, d->row.body_len,
+                                    &signed_headers);
     for (size_t i = 0; rc == 0 && i < signed_headers.n; i++)
         rc = append_header(&d->headers, signed_headers.items[i].name, signed_headers.items[i].value);
     return rc;
 }
 
+/* The answer's body is not needed; without a callback curl would print it. */
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    (void)ptr;
+    (void)userdata;
+    return size * nmemb;
+}
+
+static void set_options(struct delivery *d, CURL *easy)
+{
+    const struct tocsin_webhook_conf *w = d->queue->conf;
+
+    curl_easy_setopt(easy, CURLOPT_URL, d->row.url);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROXY, w->proxy ? w->proxy : "");
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, d->row.body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->row.body_len);
+    if (strcmp(w->method, "POST") != 0)
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, w->method);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, d->headers);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)w->connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, d->errbuf);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
+    if (w->tls.ca_file)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, w->tls.ca_file);
+    if (w->tls.skip_verify) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (w->tls.cert_file) {
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, w->tls.cert_file);
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, w->tls.key_file);
+    }
+    if (d->connect_to)
+        curl_easy_setopt(easy, CURLOPT_CONNECT_TO, d->connect_to);
+}
+
+/* A failure before any request went out counts as a network error. */
+static void attempt_failed_early(struct delivery *d, const char *reason)
+{
+    d->errbuf[0] = '\0';
+    snprintf(d->errbuf, sizeof(d->errbuf), "%s", reason);
+    on_done(&d->req, CURLE_COULDNT_CONNECT);
+}
+
 static void start_transfer(struct delivery *d)
 {
     struct tocsin_sender *s = d->sender;
-    const struct tocsin_webhook_conf *w = &s->config->webhooks[d->webhook];
-    const struct tocsin_format *format = tocsin_format_find(w->format);
-    CURL *easy = tocsin_curl_uv_easy(&s->curl);
-    int rc = easy ? build_headers(d, w, format) : -ENOMEM;
+    int rc;
 
-    d->req.easy = easy;
+    d->req.easy = tocsin_curl_uv_easy(&s->curl);
     d->req.done = on_done;
+    rc = d->req.easy ? build_headers(d) : -ENOMEM;
     if (rc == 0) {
-        curl_easy_setopt(easy, CURLOPT_URL, w->url);
-        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(easy, CURLOPT_PROXY, "");
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, d->body);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->len);
-        if (strcmp(w->method, "POST") != 0)
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, w->method);
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, d->headers);
-        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
-        curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)w->connect_timeout_ms);
-        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, d->errbuf);
-        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
-        if (d->connect_to)
-            curl_easy_setopt(easy, CURLOPT_CONNECT_TO, d->connect_to);
+        set_options(d, d->req.easy);
         rc = tocsin_curl_uv_add(&s->curl, &d->req);
     }
-    if (rc < 0) {
-        report(d, 0, false, strerror(-rc));
-        delivery_free(d);
-        return;
-    }
-    d->transfer_running = true;
+    if (rc < 0)
+        attempt_failed_early(d, strerror(-rc));
 }
 
 static void on_resolved(void *data, int status, const struct sockaddr_storage *addr,
@@ -225,75 +524,330 @@ static void on_resolved(void *data, int status, const struct sockaddr_storage *a
     d->resolve = NULL;
     if (status < 0) {
         snprintf(reason, sizeof(reason), "cannot resolve %s: %s", d->host, message);
-        report(d, 0, false, reason);
-        delivery_free(d);
+        attempt_failed_early(d, reason);
         return;
     }
     tocsin_format_ip(addr, true, ip, sizeof(ip));
     d->connect_to = tocsin_curl_connect_to(d->host, d->port, ip);
     if (d->connect_to == NULL) {
-        report(d, 0, false, "out of memory");
-        delivery_free(d);
+        attempt_failed_early(d, "out of memory");
         return;
     }
     start_transfer(d);
 }
 
-static struct delivery *delivery_new(struct tocsin_sender *s, const struct tocsin_alert *alert)
+/* Through a proxy the proxy resolves; otherwise c-ares, and curl gets the address. */
+static void start_attempt(struct delivery *d)
+{
+    struct webhook_queue *q = d->queue;
+    struct sockaddr_storage literal;
+    int rc;
+
+    d->phase = PHASE_SENDING;
+    d->start_ns = uv_hrtime();
+    d->errbuf[0] = '\0';
+    d->row.attempts++;
+    d->cycle_attempts++;
+    q->in_flight++;
+    d->sender->stats.in_flight++;
+    d->sender->stats.attempts++;
+    rc = tocsin_curl_url_parts(d->row.url, &d->host, &d->port, NULL);
+    if (rc < 0) {
+        attempt_failed_early(d, "cannot parse the webhook URL");
+    } else if (q->conf->proxy || tocsin_parse_ip(d->host, &literal)) {
+        start_transfer(d);
+    } else {
+        rc = tocsin_resolve(d->sender->resolver, d->host, AF_UNSPEC, on_resolved, d, &d->resolve);
+        if (rc < 0) {
+            d->resolve = NULL;
+            attempt_failed_early(d, strerror(-rc));
+        }
+    }
+}
+
+/* ---- scheduling --------------------------------------------------------- */
+
+/* True (and the send recorded) when one more send fits the sliding window;
+ * else *WAKE is when the oldest send in the window leaves it. */
+static bool rate_take(struct webhook_queue *q, uint64_t now, uint64_t *wake)
+{
+    uint64_t period = q->conf->rate_period_ms;
+
+    if (q->ring_n == q->ring_cap) {
+        uint64_t oldest = q->sends[q->ring_head];
+        if (now < oldest + period) {
+            *wake = oldest + period;
+            return false;
+        }
+        q->ring_head = (q->ring_head + 1) % q->ring_cap;
+        q->ring_n--;
+    }
+    q->sends[(q->ring_head + q->ring_n) % q->ring_cap] = now;
+    q->ring_n++;
+    return true;
+}
+
+/* True when an earlier live delivery of the same monitor is still ahead of D:
+ * one in flight per (webhook, monitor), in order. */
+static bool behind_same_monitor(const struct delivery *d)
+{
+    for (const struct delivery *e = d->prev; e; e = e->prev)
+        if (e->phase != PHASE_DEAD && strcmp(e->row.monitor, d->row.monitor) == 0)
+            return true;
+    return false;
+}
+
+static void pump_once(struct webhook_queue *q)
+{
+    uint64_t now = uv_now(q->sender->loop);
+
+    for (struct delivery *d = q->head, *next; d; d = next) {
+        uint64_t wake = 0;
+        next = d->next;
+        if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK || now < q->paused_until)
+            break;
+        if (d->phase != PHASE_WAITING || d->due > now || behind_same_monitor(d))
+            continue;
+        if (!rate_take(q, now, &wake))
+            break;
+        start_attempt(d);
+    }
+}
+
+/* An attempt that fails before any I/O completes at once and pumps again from
+ * inside this loop; that nested call only asks for another pass, so the stack
+ * stays flat however long the queue. */
+static void pump(struct webhook_queue *q)
+{
+    struct tocsin_sender *s = q->sender;
+
+    if (s->closing)
+        return;
+    if (q->pumping) {
+        q->repump = true;
+        return;
+    }
+    q->pumping = true;
+    do {
+        q->repump = false;
+        pump_once(q);
+    } while (q->repump);
+    q->pumping = false;
+    arm_timer(s);
+}
+
+/* The earliest moment any queue could start something; the timer goes off then. */
+static uint64_t next_wake(const struct webhook_queue *q)
+{
+    uint64_t wake = UINT64_MAX;
+
+    for (const struct delivery *d = q->head; d; d = d->next)
+        if (d->phase == PHASE_WAITING && d->due < wake)
+            wake = d->due;
+    if (wake != UINT64_MAX && q->paused_until > wake)
+        wake = q->paused_until;
+    if (wake != UINT64_MAX && q->ring_n == q->ring_cap &&
+        q->sends[q->ring_head] + q->conf->rate_period_ms > wake)
+        wake = q->sends[q->ring_head] + q->conf->rate_period_ms;
+    return wake;
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    struct tocsin_sender *s = timer->data;
+
+    for (size_t i = 0; i < s->n_queues; i++) {
+        struct webhook_queue *q = &s->queues[i];
+        for (struct delivery *d = q->head; d; d = d->next)
+            if (d->store_failed && !d->store_busy)
+                store_insert(d); /* retry commits that failed */
+        pump(q);
+    }
+}
+
+static void arm_timer(struct tocsin_sender *s)
+{
+    uint64_t now = uv_now(s->loop), wake = UINT64_MAX;
+
+    if (s->closing)
+        return;
+    for (size_t i = 0; i < s->n_queues; i++) {
+        uint64_t w = next_wake(&s->queues[i]);
+        if (w < wake)
+            wake = w;
+    }
+    if (s->stats.unstored > 0 && now + STORE_RETRY_MS < wake)
+        wake = now + STORE_RETRY_MS;
+    if (wake == UINT64_MAX)
+        uv_timer_stop(&s->timer);
+    else
+        uv_timer_start(&s->timer, on_timer, wake > now ? wake - now : 0, 0);
+}
+
+/* ---- queueing alerts ---------------------------------------------------- */
+
+static struct delivery *delivery_new(struct webhook_queue *q, const char *monitor,
+                                     const char *event, int level, const char *url,
+                                     const char *body, size_t body_len)
 {
     struct delivery *d = calloc(1, sizeof(*d));
 
     if (d == NULL)
         return NULL;
-    d->sender = s;
-    d->webhook = alert->webhook;
-    d->type = alert->type;
-    d->level = alert->notification_level;
-    d->start_ns = uv_hrtime();
-    snprintf(d->monitor_id, sizeof(d->monitor_id), "%s", alert->monitor->id);
-    d->next = s->in_flight;
-    if (d->next)
-        d->next->prev = d;
-    s->in_flight = d;
-    s->stats.in_flight++;
+    d->sender = q->sender;
+    d->row.webhook = strdup(q->conf->name);
+    d->row.monitor = strdup(monitor);
+    d->row.event = strdup(event);
+    d->row.url = strdup(url);
+    d->row.body = malloc(body_len + 1);
+    d->row.level = level;
+    d->row.created_ms = d->row.next_attempt_ms = wall_ms();
+    d->row.state = TOCSIN_OUTBOX_PENDING;
+    d->phase = PHASE_STORING;
+    if (!d->row.webhook || !d->row.monitor || !d->row.event || !d->row.url || !d->row.body ||
+        tocsin_uuid4(d->row.request_id) < 0) {
+        row_free(&d->row);
+        free(d);
+        return NULL;
+    }
+    memcpy(d->row.body, body, body_len);
+    d->row.body[body_len] = '\0';
+    d->row.body_len = body_len;
+    d->due = uv_now(q->sender->loop);
     return d;
+}
+
+/* One delivery per URL: alertmanager sends each alert to every peer. */
+static int queue_alert(struct webhook_queue *q, const struct tocsin_alert *alert, const char *body,
+                       size_t len)
+{
+    const struct tocsin_webhook_conf *w = q->conf;
+    size_t n_urls = w->n_urls ? w->n_urls : 1;
+    char url[2048];
+
+    for (size_t i = 0; i < n_urls; i++) {
+        struct delivery *d;
+        snprintf(url, sizeof(url), "%s%s", w->n_urls ? w->urls[i] : w->url,
+                 q->format->url_suffix ? q->format->url_suffix : "");
+        d = delivery_new(q, alert->monitor->id, tocsin_notification_name(alert->type),
+                         alert->notification_level, url, body, len);
+        if (d == NULL)
+            return -ENOMEM;
+        enqueue(q, d);
+        store_insert(d);
+    }
+    return 0;
 }
 
 int tocsin_sender_send(struct tocsin_sender *s, const struct tocsin_alert *alert)
 {
-    const struct tocsin_webhook_conf *w = &s->config->webhooks[alert->webhook];
-    const struct tocsin_format *format = tocsin_format_find(w->format);
-    struct sockaddr_storage literal;
-    struct delivery *d;
+    struct webhook_queue *q = &s->queues[alert->webhook];
+    char *body = NULL;
+    size_t len = 0;
     int rc;
 
-    if (s->closing || format == NULL)
+    if (s->closing)
         return -ECANCELED;
-    d = delivery_new(s, alert);
-    if (d == NULL)
-        return -ENOMEM;
-    s->stats.queued++;
-    rc = format->build_body(alert, w, &d->body, &d->len);
+    rc = q->format->build_body(alert, q->conf, &body, &len);
     if (rc == 0)
-        rc = tocsin_uuid4(d->request_id);
-    if (rc == 0)
-        rc = tocsin_curl_url_parts(w->url, &d->host, &d->port, NULL);
-    if (rc == 0 && tocsin_parse_ip(d->host, &literal)) {
-        start_transfer(d);
-        return 0;
-    }
-    if (rc == 0)
-        rc = tocsin_resolve(s->resolver, d->host, AF_UNSPEC, on_resolved, d, &d->resolve);
-    if (rc < 0) {
-        d->resolve = NULL;
-        report(d, 0, false, rc == -EFBIG ? "body over 1 MB refused" : strerror(-rc));
-        delivery_free(d);
-    }
+        rc = queue_alert(q, alert, body, len);
+    if (rc < 0)
+        tocsin_error("cannot queue alert", "webhook", q->conf->name, "monitor", alert->monitor->id,
+                     "error", rc == -EFBIG ? "body over 1 MB refused" : strerror(-rc));
+    free(body);
+    pump(q);
     return rc;
 }
 
+/* Rows an earlier run left: sent again under their original request ids. */
+static void resume_rows(struct tocsin_sender *s, struct tocsin_outbox_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct tocsin_outbox_row *row = &rows[i];
+        struct webhook_queue *q = NULL;
+        struct delivery *d;
+        for (size_t w = 0; w < s->n_queues && q == NULL; w++)
+            if (strcmp(s->queues[w].conf->name, row->webhook) == 0)
+                q = &s->queues[w];
+        if (q == NULL) {
+            tocsin_warn("outbox row for a webhook no longer configured, kept", "webhook",
+                        row->webhook, "request_id", row->request_id);
+            continue;
+        }
+        d = calloc(1, sizeof(*d));
+        if (d == NULL) {
+            tocsin_error("out of memory resuming the outbox", "request_id", row->request_id);
+            continue;
+        }
+        d->sender = s;
+        d->row = *row;             /* takes the strings */
+        memset(row, 0, sizeof(*row));
+        d->stored = true;
+        d->phase = d->row.state == TOCSIN_OUTBOX_DEAD ? PHASE_DEAD : PHASE_WAITING;
+        d->due = uv_now(s->loop);
+        if (d->phase == PHASE_DEAD)
+            s->stats.dead_now++;
+        enqueue(q, d);
+    }
+}
+
+static int load_outbox(struct tocsin_sender *s)
+{
+    struct tocsin_outbox_row *rows = NULL;
+    size_t n = 0;
+    char count[24];
+    int rc;
+
+    if (s->store == NULL)
+        return 0;
+    rc = tocsin_store_load(s->store, &rows, &n);
+    if (rc < 0)
+        return rc;
+    if (n > 0) {
+        snprintf(count, sizeof(count), "%zu", n);
+        tocsin_info("resuming outbox", "deliveries", count);
+    }
+    resume_rows(s, rows, n);
+    tocsin_outbox_rows_free(rows, n);
+    return 0;
+}
+
+static int init_queues(struct tocsin_sender *s)
+{
+    s->n_queues = s->config->n_webhooks;
+    s->queues = calloc(s->n_queues ? s->n_queues : 1, sizeof(*s->queues));
+    if (s->queues == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_queues; i++) {
+        struct webhook_queue *q = &s->queues[i];
+        q->sender = s;
+        q->index = i;
+        q->conf = &s->config->webhooks[i];
+        q->format = tocsin_format_find(q->conf->format);
+        q->ring_cap = q->conf->rate_limit ? q->conf->rate_limit : 1;
+        if (q->ring_cap > RATE_RING_MAX)
+            q->ring_cap = RATE_RING_MAX;
+        q->sends = calloc(q->ring_cap, sizeof(*q->sends));
+        if (q->format == NULL || q->sends == NULL)
+            return q->format == NULL ? -EINVAL : -ENOMEM;
+    }
+    return 0;
+}
+
+static void free_queues(struct tocsin_sender *s)
+{
+    for (size_t i = 0; s->queues && i < s->n_queues; i++) {
+        while (s->queues[i].head)
+            delivery_free(s->queues[i].head);
+        free(s->queues[i].sends);
+    }
+    free(s->queues);
+    s->queues = NULL;
+}
+
 int tocsin_sender_new(uv_loop_t *loop, const struct tocsin_config *config,
-                      struct tocsin_resolver *resolver, struct tocsin_sender **out)
+                      struct tocsin_resolver *resolver, struct tocsin_store *store,
+                      struct tocsin_sender **out)
 {
     struct tocsin_sender *s = calloc(1, sizeof(*s));
     int rc;
@@ -303,14 +857,23 @@ int tocsin_sender_new(uv_loop_t *loop, const struct tocsin_config *config,
     s->loop = loop;
     s->config = config;
     s->resolver = resolver;
-    rc = tocsin_curl_uv_init(&s->curl, loop, 16);
+    s->store = store;
+    rc = init_queues(s);
+    if (rc == 0)
+        rc = tocsin_curl_uv_init(&s->curl, loop, 16);
     if (rc < 0) {
+        free_queues(s);
         free(s);
         return rc;
     }
-    uv_timer_init(loop, &s->drain_timer);
-    s->drain_timer.data = s;
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    rc = load_outbox(s);
+    if (rc < 0)
+        tocsin_error("cannot read the outbox; starting without its rows", "error", strerror(-rc));
     *out = s;
+    for (size_t i = 0; i < s->n_queues; i++)
+        pump(&s->queues[i]);
     return 0;
 }
 
@@ -323,7 +886,19 @@ void tocsin_sender_on_delivery(struct tocsin_sender *s, tocsin_delivery_cb cb, v
 void tocsin_sender_stats(const struct tocsin_sender *s, struct tocsin_sender_stats *out)
 {
     *out = s->stats;
+    out->waiting = 0;
+    for (size_t i = 0; i < s->n_queues; i++)
+        for (const struct delivery *d = s->queues[i].head; d; d = d->next)
+            if (d->phase == PHASE_WAITING || d->phase == PHASE_STORING)
+                out->waiting++;
 }
+
+bool tocsin_sender_healthy(const struct tocsin_sender *s)
+{
+    return s->stats.unstored == 0;
+}
+
+/* ---- shutdown ----------------------------------------------------------- */
 
 static void part_closed(struct tocsin_sender *s)
 {
@@ -339,21 +914,22 @@ static void on_curl_closed(struct tocsin_curl_uv *cu)
     part_closed(container_of(cu, struct tocsin_sender, curl));
 }
 
-static void on_drain_timer_closed(uv_handle_t *handle)
+static void on_timer_closed(uv_handle_t *handle)
 {
     part_closed(handle->data);
 }
 
 static void finish_close(struct tocsin_sender *s)
 {
-    while (s->in_flight) {
-        tocsin_warn("alert delivery abandoned at shutdown", "webhook",
-                    s->config->webhooks[s->in_flight->webhook].name, "request_id",
-                    s->in_flight->request_id);
-        delivery_free(s->in_flight);
-    }
+    for (size_t i = 0; i < s->n_queues; i++)
+        for (struct delivery *d = s->queues[i].head; d; d = d->next)
+            if (d->phase == PHASE_SENDING || !d->stored)
+                tocsin_warn(d->stored ? "delivery cut short at shutdown; the outbox keeps it"
+                                      : "delivery not in the outbox lost at shutdown",
+                            "webhook", s->queues[i].conf->name, "request_id", d->row.request_id);
+    free_queues(s);
     s->open_parts = 2;
-    uv_close((uv_handle_t *)&s->drain_timer, on_drain_timer_closed);
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
     tocsin_curl_uv_close(&s->curl, on_curl_closed);
 }
 
@@ -362,7 +938,7 @@ static void on_drain_tick(uv_timer_t *timer)
     struct tocsin_sender *s = timer->data;
 
     /* Polled every 50 ms rather than hooked into completion: shutdown only. */
-    if (s->in_flight == NULL || uv_now(s->loop) >= s->drain_deadline) {
+    if (s->stats.in_flight == 0 || uv_now(s->loop) >= s->drain_deadline) {
         uv_timer_stop(timer);
         finish_close(s);
     }
@@ -371,13 +947,14 @@ static void on_drain_tick(uv_timer_t *timer)
 void tocsin_sender_close(struct tocsin_sender *s, uint64_t drain_ms, void (*on_closed)(void *data),
                          void *data)
 {
-    s->closing = true;
+    s->closing = true; /* nothing new starts; attempts in flight may finish */
     s->on_closed = on_closed;
     s->on_closed_data = data;
-    if (s->in_flight == NULL) {
+    if (s->stats.in_flight == 0) {
+        uv_timer_stop(&s->timer);
         finish_close(s);
         return;
     }
     s->drain_deadline = uv_now(s->loop) + drain_ms;
-    uv_timer_start(&s->drain_timer, on_drain_tick, 50, 50);
+    uv_timer_start(&s->timer, on_drain_tick, 50, 50);
 }

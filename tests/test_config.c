@@ -190,23 +190,61 @@ static void compare_kv(const struct tocsin_kvlist *a, const struct tocsin_kvlist
     }
 }
 
+static void assert_same_str(const char *a, const char *b)
+{
+    assert_true((a == NULL) == (b == NULL));
+    if (a)
+        assert_string_equal(a, b);
+}
+
+static void compare_tls(const struct tocsin_tls_conf *x, const struct tocsin_tls_conf *y)
+{
+    assert_int_equal(x->enabled, y->enabled);
+    assert_same_str(x->ca_file, y->ca_file);
+    assert_int_equal(x->skip_verify, y->skip_verify);
+    assert_same_str(x->server_name, y->server_name);
+    assert_same_str(x->cert_file, y->cert_file);
+    assert_same_str(x->key_file, y->key_file);
+}
+
+/* Every field of the webhook model. */
+static void compare_webhook(const struct tocsin_webhook_conf *x,
+                            const struct tocsin_webhook_conf *y)
+{
+    assert_string_equal(x->name, y->name);
+    assert_same_str(x->url, y->url);
+    assert_string_equal(x->format, y->format);
+    assert_int_equal(x->n_secrets, y->n_secrets);
+    for (size_t i = 0; i < x->n_secrets; i++)
+        assert_string_equal(x->secrets[i], y->secrets[i]);
+    /* secret is an alias of secrets[0], never a copy */
+    assert_ptr_equal(x->secret, x->n_secrets ? x->secrets[0] : NULL);
+    assert_ptr_equal(y->secret, y->n_secrets ? y->secrets[0] : NULL);
+    assert_int_equal(x->signing, y->signing);
+    assert_int_equal(x->events, y->events);
+    compare_kv(&x->headers, &y->headers);
+    assert_string_equal(x->method, y->method);
+    assert_int_equal(x->timeout_ms, y->timeout_ms);
+    assert_int_equal(x->connect_timeout_ms, y->connect_timeout_ms);
+    assert_int_equal(x->rate_limit, y->rate_limit);
+    assert_int_equal(x->rate_period_ms, y->rate_period_ms);
+    assert_int_equal(x->retries, y->retries);
+    assert_int_equal(x->retry_backoff_ms, y->retry_backoff_ms);
+    assert_int_equal(x->max_age_ms, y->max_age_ms);
+    compare_tls(&x->tls, &y->tls);
+    assert_same_str(x->proxy, y->proxy);
+    assert_same_str(x->routing_key, y->routing_key);
+    assert_int_equal(x->n_urls, y->n_urls);
+    for (size_t i = 0; i < x->n_urls; i++)
+        assert_string_equal(x->urls[i], y->urls[i]);
+}
+
 static void compare_webhooks(const struct tocsin_config *a, const struct tocsin_config *b)
 {
     assert_int_equal(a->n_webhooks, b->n_webhooks);
     for (size_t i = 0; i < a->n_webhooks; i++) {
-        const struct tocsin_webhook_conf *x = &a->webhooks[i], *y = &b->webhooks[i];
-
-        assert_string_equal(x->name, y->name);
-        assert_string_equal(x->url, y->url);
-        assert_string_equal(x->format, y->format);
-        assert_ptr_equal(x->secret, NULL);
-        assert_ptr_equal(y->secret, NULL);
-        assert_int_equal(x->signing, y->signing);
-        assert_int_equal(x->events, y->events);
-        compare_kv(&x->headers, &y->headers);
-        assert_string_equal(x->method, y->method);
-        assert_int_equal(x->timeout_ms, y->timeout_ms);
-        assert_int_equal(x->connect_timeout_ms, y->connect_timeout_ms);
+        compare_webhook(&a->webhooks[i], &b->webhooks[i]);
+        assert_null(a->webhooks[i].secret);
     }
 }
 
@@ -286,6 +324,17 @@ static void test_yaml_ini_same_model(void **state)
     assert_int_equal(b->monitors[0].interval_ms, 120000);
     assert_int_equal(b->monitors[0].retry_interval_ms, 120000);
     assert_int_equal(b->policies[0].levels[1].n_notify, 2);
+    /* statuspageone's delivery defaults (DESIGN §5) */
+    assert_int_equal(b->webhooks[1].rate_limit, 100);
+    assert_int_equal(b->webhooks[1].rate_period_ms, 60000);
+    assert_int_equal(b->webhooks[1].retries, 5);
+    assert_int_equal(b->webhooks[1].retry_backoff_ms, 30000);
+    assert_int_equal(b->webhooks[1].max_age_ms, 86400000);
+    assert_int_equal(b->webhooks[1].timeout_ms, 30000);
+    assert_int_equal(b->webhooks[1].connect_timeout_ms, 10000);
+    assert_int_equal(b->webhooks[1].n_secrets, 0);
+    assert_null(b->webhooks[1].proxy);
+    assert_true(b->webhooks[1].tls.enabled);
     tocsin_config_free(a);
     tocsin_config_free(b);
     tocsin_diags_free(&diags);
@@ -400,14 +449,9 @@ static void test_env_and_secret_file(void **state)
     assert_string_equal(w->headers.items[0].value, "${NOT_EXPANDED}");
     assert_string_equal(w->headers.items[1].value, "hooks.example.org");
     assert_string_equal(cfg->webhooks[1].secret, "hunter2");
+    assert_int_equal(w->n_secrets, 1);
+    assert_ptr_equal(w->secret, w->secrets[0]);
     tocsin_config_free(cfg);
-}
-
-static void assert_same_str(const char *a, const char *b)
-{
-    assert_true((a == NULL) == (b == NULL));
-    if (a)
-        assert_string_equal(a, b);
 }
 
 static void compare_regions(const struct tocsin_config *a, const struct tocsin_config *b)
@@ -425,16 +469,6 @@ static void compare_regions(const struct tocsin_config *a, const struct tocsin_c
         assert_int_equal(x->dns_cache_ms, y->dns_cache_ms);
         assert_same_str(x->proxy, y->proxy);
     }
-}
-
-static void compare_tls(const struct tocsin_tls_conf *x, const struct tocsin_tls_conf *y)
-{
-    assert_int_equal(x->enabled, y->enabled);
-    assert_same_str(x->ca_file, y->ca_file);
-    assert_int_equal(x->skip_verify, y->skip_verify);
-    assert_same_str(x->server_name, y->server_name);
-    assert_same_str(x->cert_file, y->cert_file);
-    assert_same_str(x->key_file, y->key_file);
 }
 
 static void compare_expect(const struct tocsin_expect_conf *x, const struct tocsin_expect_conf *y)
@@ -546,6 +580,156 @@ static void test_engine_yaml_ini(void **state)
     check_engine_model(b);
     tocsin_config_free(a);
     tocsin_config_free(b);
+}
+
+static const struct tocsin_webhook_conf *webhook(const struct tocsin_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_webhooks; i++)
+        if (strcmp(c->webhooks[i].name, name) == 0)
+            return &c->webhooks[i];
+    fail_msg("no webhook %s", name);
+    return NULL;
+}
+
+static void assert_delivery(const struct tocsin_webhook_conf *w, int retries, uint64_t backoff,
+                            uint64_t timeout, uint64_t connect)
+{
+    assert_int_equal(w->retries, retries);
+    assert_int_equal(w->retry_backoff_ms, backoff);
+    assert_int_equal(w->timeout_ms, timeout);
+    assert_int_equal(w->connect_timeout_ms, connect);
+}
+
+/* Spot checks that the shared model is the intended one. */
+static void check_webhook_model(const struct tocsin_config *c)
+{
+    const struct tocsin_webhook_conf *w;
+
+    assert_int_equal(c->n_webhooks, 7);
+    w = webhook(c, "ops");
+    assert_int_equal(w->signing, TOCSIN_SIGNING_STANDARD);
+    assert_int_equal(w->n_secrets, 2);
+    assert_string_equal(w->secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    assert_string_equal(w->secrets[1], "old-raw-secret");
+    assert_int_equal(w->rate_limit, 4);
+    assert_int_equal(w->rate_period_ms, 1000);
+    assert_delivery(w, 3, 10000, 20000, 5000);
+    assert_int_equal(w->max_age_ms, 12 * 3600000);
+    assert_string_equal(w->headers.items[1].value, "Bearer hunter2");
+    assert_string_equal(w->method, "PUT");
+    assert_true(w->tls.enabled);
+    assert_string_equal(w->tls.ca_file, "webhooks/../engine/tls/ca.pem"); /* from the file's dir */
+    assert_string_equal(w->tls.key_file, "webhooks/../engine/tls/client.key");
+    assert_false(w->tls.skip_verify);
+    assert_null(w->tls.server_name);
+    assert_string_equal(w->proxy, "http://probe:hunter2@10.0.0.9:3128");
+    assert_null(w->routing_key);
+    assert_int_equal(w->n_urls, 0);
+    w = webhook(c, "sp"); /* format defaults: 5 retries from 30 s, 30 s, 10 s connect */
+    assert_string_equal(w->format, "statuspage");
+    assert_string_equal(w->secret, "file-secret");
+    assert_int_equal(w->n_secrets, 1);
+    assert_int_equal(w->signing, TOCSIN_SIGNING_DEFAULT);
+    assert_int_equal(w->rate_limit, 500);
+    assert_int_equal(w->rate_period_ms, 3600000);
+    assert_delivery(w, 5, 30000, 30000, 10000);
+    assert_int_equal(w->max_age_ms, 86400000);
+    w = webhook(c, "bs"); /* Better Stack: 10 retries, 10 s connect, 30 s */
+    assert_delivery(w, 10, 30000, 30000, 10000);
+    assert_string_equal(w->secret, "hunter2");
+    assert_int_equal(w->events, TOCSIN_EVENT_INCIDENT);
+    assert_int_equal(w->rate_limit, 100);
+    assert_int_equal(w->rate_period_ms, 60000);
+    w = webhook(c, "ats"); /* ATStatus: 3 attempts, 10 s */
+    assert_delivery(w, 2, 30000, 10000, 10000);
+    assert_int_equal(w->max_age_ms, 86400000);
+    w = webhook(c, "ss"); /* StatusStack: 5 s, so connecting may take 5 s too */
+    assert_delivery(w, 5, 30000, 5000, 5000);
+    assert_int_equal(w->signing, TOCSIN_SIGNING_NONE);
+    assert_null(w->secret);
+    assert_null(w->secrets);
+    assert_false(w->tls.enabled);
+    assert_string_equal(w->proxy, "socks5h://10.0.0.3:1080");
+    w = webhook(c, "pd");
+    assert_string_equal(w->format, "pagerduty");
+    assert_string_equal(w->routing_key, "hunter2");
+    assert_int_equal(w->n_secrets, 0);
+    assert_delivery(w, 0, 30000, 30000, 10000);
+    w = webhook(c, "am");
+    assert_string_equal(w->format, "alertmanager");
+    assert_null(w->url);
+    assert_int_equal(w->n_urls, 2);
+    assert_string_equal(w->urls[0], "http://am1:9093"); /* "/api/v2/alerts" is appended */
+    assert_string_equal(w->urls[1], "https://am2:9093");
+    assert_true(w->tls.enabled);
+    assert_true(w->tls.skip_verify);
+    assert_int_equal(w->rate_limit, 60);
+    assert_int_equal(w->rate_period_ms, 60000);
+}
+
+static void test_webhooks_yaml_ini(void **state)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *a = NULL, *b = NULL;
+
+    (void)state;
+    setenv("TOCSIN_TEST_SECRET", "hunter2", 1);
+    go_to("good"); /* so relative file paths must be taken from webhooks/ */
+    assert_int_equal(chmod("webhooks/sp.secret", 0600), 0);
+    assert_int_equal(load("webhooks/tocsin.yaml", &a, &diags), 0);
+    assert_int_equal(load("webhooks/tocsin.ini", &b, &diags), 0);
+    assert_int_equal(diags.n, 0);
+    assert_int_equal(a->n_webhooks, b->n_webhooks);
+    for (size_t i = 0; i < a->n_webhooks; i++)
+        compare_webhook(&a->webhooks[i], &b->webhooks[i]);
+    check_webhook_model(a);
+    check_webhook_model(b);
+    tocsin_config_free(a);
+    tocsin_config_free(b);
+}
+
+static void test_rate(void **state)
+{
+    static const struct {
+        const char *s;
+        int rc;
+        uint32_t n;
+        uint64_t ms;
+    } cases[] = {
+        { "100/min", 0, 100, 60000 }, { "4/s", 0, 4, 1000 },   { "1/h", 0, 1, 3600000 },
+        { "1000000/s", 0, 1000000, 1000 }, { "0/s", -EINVAL, 0, 0 }, { "1000001/s", -EINVAL, 0, 0 },
+        { "100/m", -EINVAL, 0, 0 },  { "100", -EINVAL, 0, 0 }, { "/s", -EINVAL, 0, 0 },
+        { "-1/s", -EINVAL, 0, 0 },   { "1 /s", -EINVAL, 0, 0 }, { "1/S", -EINVAL, 0, 0 },
+        { "1/sec", -EINVAL, 0, 0 },  { "", -EINVAL, 0, 0 },
+        { "99999999999999999999/s", -EINVAL, 0, 0 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        uint32_t n = 0;
+        uint64_t ms = 0;
+
+        assert_int_equal(tocsin_config_parse_rate(cases[i].s, &n, &ms), cases[i].rc);
+        if (cases[i].rc == 0) {
+            assert_int_equal(n, cases[i].n);
+            assert_int_equal(ms, cases[i].ms);
+        }
+    }
+}
+
+static void test_base64(void **state)
+{
+    (void)state;
+    assert_int_equal(tocsin_config_base64_len("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), 24);
+    assert_int_equal(tocsin_config_base64_len("YQ=="), 1);
+    assert_int_equal(tocsin_config_base64_len("YWI="), 2);
+    assert_int_equal(tocsin_config_base64_len("+/+/"), 3);
+    assert_int_equal(tocsin_config_base64_len(""), -EINVAL);
+    assert_int_equal(tocsin_config_base64_len("YQ"), -EINVAL);   /* unpadded */
+    assert_int_equal(tocsin_config_base64_len("Y==="), -EINVAL);
+    assert_int_equal(tocsin_config_base64_len("Y=Q="), -EINVAL);
+    assert_int_equal(tocsin_config_base64_len("YQ-_"), -EINVAL); /* base64url */
+    assert_int_equal(tocsin_config_base64_len("not base64!!"), -EINVAL);
 }
 
 static void test_size(void **state)
@@ -697,6 +881,9 @@ int main(void)
         cmocka_unit_test(test_probes_d),
         cmocka_unit_test(test_env_and_secret_file),
         cmocka_unit_test(test_engine_yaml_ini),
+        cmocka_unit_test(test_webhooks_yaml_ini),
+        cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_base64),
         cmocka_unit_test(test_size),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_addresses),

@@ -230,6 +230,7 @@ static void write_config(struct harness *h, const char *monitors)
             "    url: http://127.0.0.1:%u" HOOK_PATH "\n"
             "    format: statuspageone\n"
             "    secret: " SECRET "\n"
+            "    retry_backoff: 200ms\n"
             "policies:\n"
             "  default:\n"
             "    failure_threshold: 3\n"
@@ -674,8 +675,8 @@ static bool step_receiver_500(struct harness *h)
         test_target_set_status(h->target, 200);
         h->phase = 1;
         return false;
-    case 1: /* the agent lives on: the recovery is delivered */
-        if (h->n_reports < 2)
+    case 1: /* the incident is retried and delivered, then the recovery */
+        if (h->n_reports < 3)
             return false;
         h->wall_recovery = time(NULL);
         h->wait_until = now_ms(h) + 1500;
@@ -690,7 +691,7 @@ static void test_receiver_500_then_recovery(void **state)
 {
     struct harness *h = *state;
     char url[128];
-    struct test_delivery incident, recovery;
+    struct test_delivery incident, retried, recovery;
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/health",
              (unsigned)test_target_port(h->target));
@@ -703,12 +704,18 @@ static void test_receiver_500_then_recovery(void **state)
                  "    url: %s\n",
                  url);
 
-    /* The receiver saw both; the agent was told the first one failed. */
-    assert_int_equal(test_receiver_count(h->receiver), 2);
+    /* The incident was answered 500, retried under the same request id with the
+     * same bytes, and only then did the recovery go out (never overtaking it). */
+    assert_int_equal(test_receiver_count(h->receiver), 3);
     fetch(h, 0, &incident);
-    fetch(h, 1, &recovery);
+    fetch(h, 1, &retried);
+    fetch(h, 2, &recovery);
     assert_request(&incident);
+    assert_request(&retried);
     assert_request(&recovery);
+    assert_string_equal(incident.request_id, retried.request_id);
+    assert_int_equal(incident.body_len, retried.body_len);
+    assert_memory_equal(incident.body, retried.body, incident.body_len);
     assert_string_not_equal(incident.request_id, recovery.request_id);
     assert_body(&incident,
                 &(struct expect){"api", "Loopback API", url, "DOWN",
@@ -719,10 +726,12 @@ static void test_receiver_500_then_recovery(void **state)
                 &(struct expect){"api", "Loopback API", url, "UP", NULL, 200, 0, "DOWN",
                                  "recovery"},
                 h->wall_incident, h->wall_recovery, 0, 500);
-    assert_int_equal(h->n_reports, 2);
+    assert_int_equal(h->n_reports, 3);
     assert_report(&h->reports[0], false, 500, incident.request_id);
-    assert_report(&h->reports[1], true, 200, recovery.request_id);
+    assert_report(&h->reports[1], true, 200, incident.request_id);
+    assert_report(&h->reports[2], true, 200, recovery.request_id);
     test_delivery_free(&incident);
+    test_delivery_free(&retried);
     test_delivery_free(&recovery);
 }
 

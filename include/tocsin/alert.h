@@ -18,6 +18,9 @@ struct tocsin_alert {
     int notification_level;
     enum tocsin_notification type;
     size_t webhook;                   /* index into tocsin_config.webhooks */
+    int regions_down;                 /* regions whose last check failed */
+    int regions_total;                /* regions the monitor runs in */
+    int64_t incident_started;         /* Unix seconds the incident began (DOWN decided) */
 };
 
 const char *tocsin_notification_name(enum tocsin_notification type); /* "incident"|"recovery" */

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 enum tocsin_probe_type { TOCSIN_PROBE_HTTP, TOCSIN_PROBE_TCP };
-enum tocsin_signing { TOCSIN_SIGNING_DEFAULT, TOCSIN_SIGNING_NONE };
+enum tocsin_signing { TOCSIN_SIGNING_DEFAULT, TOCSIN_SIGNING_NONE, TOCSIN_SIGNING_STANDARD };
 enum tocsin_log_level { TOCSIN_LOG_DEBUG, TOCSIN_LOG_INFO, TOCSIN_LOG_WARN, TOCSIN_LOG_ERROR };
 enum tocsin_log_format { TOCSIN_LOG_LOGFMT, TOCSIN_LOG_JSON };
 
@@ -78,14 +78,27 @@ enum tocsin_http_version { TOCSIN_HTTP_ANY = 0, TOCSIN_HTTP_1_1 = 11, TOCSIN_HTT
 struct tocsin_webhook_conf {
     char *name;
     char *url;
-    char *format;          /* "statuspageone" */
-    char *secret;          /* NULL when unsigned; never logged */
+    char *format;          /* statuspageone|statuspage|betterstack|atstatus|statusstack|pagerduty|alertmanager */
+    char *secret;          /* NULL when unsigned; never logged; = secrets[0] when set */
+    char **secrets;        /* every signing secret, newest first: `secret` gives one,
+                            * `secrets: [new, old]` two while rotating; owned here */
+    size_t n_secrets;
     enum tocsin_signing signing;
     unsigned events;       /* TOCSIN_EVENT_* bits; default both */
     struct tocsin_kvlist headers;
     char *method;          /* default "POST" */
     uint64_t timeout_ms;   /* default: the format's (statuspageone 30s) */
-    uint64_t connect_timeout_ms; /* default 10s */
+    uint64_t connect_timeout_ms; /* default: the format's (10s) */
+    uint32_t rate_limit;         /* at most this many sends in any window of rate_period_ms */
+    uint64_t rate_period_ms;     /* default 100 per 60000 ms */
+    int retries;                 /* attempts after the first; default: the format's */
+    uint64_t retry_backoff_ms;   /* first retry delay, doubling; default: the format's */
+    uint64_t max_age_ms;         /* dead letters younger than this are re-sent; default 24h */
+    struct tocsin_tls_conf tls;  /* ca_file, cert_file, key_file, skip_verify */
+    char *proxy;                 /* NULL = direct (never the *_proxy environment) */
+    char *routing_key;           /* pagerduty: Events API v2 routing key; never logged */
+    char **urls;                 /* alertmanager: every peer gets each alert */
+    size_t n_urls;
 };
 
 struct tocsin_level_conf {

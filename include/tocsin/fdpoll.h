@@ -23,6 +23,7 @@ struct tocsin_fdpoll {
     struct tocsin_fdtable *table;
     tocsin_fdpoll_cb cb;
     void *data;                /* owner's per-socket data */
+    int events;                /* what the owner asked to watch */
 };
 
 struct tocsin_fdtable {
@@ -44,6 +45,11 @@ struct tocsin_fdpoll *tocsin_fdtable_get(struct tocsin_fdtable *t, int fd);
  * needed.  0 or a negative libuv error (UV_EEXIST when libuv still knows FD). */
 int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
                          void *data);
+
+/* libuv stops a poll handle that reported an error; when the owner still wants
+ * FD watched afterwards (the library read the error and carries on), this
+ * starts it again with the events last asked for. */
+void tocsin_fdtable_rearm(struct tocsin_fdtable *t, int fd);
 
 /* Stops watching FD and closes its poll handle (freed in the close callback). */
 void tocsin_fdtable_release(struct tocsin_fdtable *t, int fd);

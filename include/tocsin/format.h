@@ -25,7 +25,13 @@ struct tocsin_format_headers {
 
 struct tocsin_format {
     const char *name;
+    /* Delivery defaults from the vendor's document (DESIGN §5). */
     uint64_t default_timeout_ms;
+    uint64_t default_connect_timeout_ms;
+    int default_retries;
+    uint64_t default_retry_backoff_ms;
+    /* Appended to each of webhook->urls (alertmanager: "/api/v2/alerts"); NULL = use url. */
+    const char *url_suffix;
     /* Builds the body for ALERT into a malloc'd NUL-terminated string (*body, *len).
      * Returns 0, -ENOMEM, or -EFBIG when over TOCSIN_BODY_MAX. */
     int (*build_body)(const struct tocsin_alert *alert, const struct tocsin_webhook_conf *webhook,

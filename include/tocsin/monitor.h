@@ -13,6 +13,7 @@ struct tocsin_monitor_state {
     enum tocsin_status status;
     enum tocsin_status incident_previous; /* status before the current incident */
     int consecutive_failures;             /* the quorum-th largest region counter */
+    int64_t incident_started;             /* check timestamp that made it DOWN */
     int *region_failures;                 /* per monitor region slot */
     int *region_successes;
     size_t n_regions;

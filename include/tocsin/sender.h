@@ -1,11 +1,16 @@
 /* The webhook sender: its own curl multi on the loop (outside max_concurrency).
- * An alert is built into a body by its webhook's format, then sent once with a
- * fresh X-Request-ID, signed per attempt.  2xx is delivered; redirects are never
- * followed.  (Durable outbox, retries and rate limits: the alert delivery issue;
- * for now a failed send is logged, clearly.) */
+ *
+ * An alert is built into a body by its webhook's format, given a request id,
+ * committed to the outbox (when there is a store) and only then sent; signatures
+ * are made per attempt.  Per webhook: at most 16 requests in flight, one per
+ * (webhook, monitor) so a recovery never overtakes its incident, a sliding-window
+ * rate limit, retries with doubling backoff (+-20% jitter, capped at 1 h) that
+ * honour Retry-After, a 429 pausing the whole webhook, and dead letters that are
+ * kept and re-sent once the webhook answers 2xx again (DESIGN §5). */
 #ifndef TOCSIN_SENDER_H
 #define TOCSIN_SENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -13,38 +18,57 @@
 #include "tocsin/alert.h"
 #include "tocsin/config.h"
 #include "tocsin/resolver.h"
+#include "tocsin/store.h"
 
 struct tocsin_sender;
 
 struct tocsin_sender_stats {
-    uint64_t queued;
+    uint64_t queued;       /* deliveries created (or loaded from the outbox) */
     uint64_t delivered;
-    uint64_t failed;
+    uint64_t retried;      /* attempts that failed and were rescheduled */
+    uint64_t dead;         /* deliveries that became dead letters */
+    uint64_t attempts;
     size_t in_flight;
+    size_t waiting;        /* queued, not in flight, not dead */
+    size_t dead_now;       /* dead letters held */
+    size_t unstored;       /* kept in memory because the outbox commit failed */
 };
 
-/* What became of one delivery; for logs, tests and `test-webhook`. */
+/* What became of one attempt; for logs, tests and `test-webhook`. */
 struct tocsin_delivery_report {
     size_t webhook;
     const char *request_id;
+    const char *monitor;
+    int attempt;             /* 1 for the first */
     long status_code;        /* 0 without an HTTP answer */
     int64_t latency_ms;
     bool delivered;
+    bool will_retry;
+    int64_t retry_in_ms;     /* when will_retry */
     const char *error;       /* human reason when not delivered */
 };
 typedef void (*tocsin_delivery_cb)(void *data, const struct tocsin_delivery_report *report);
 
-/* RESOLVER looks up webhook hosts (curl never resolves). */
+/* RESOLVER looks up webhook hosts (curl never resolves).  STORE may be NULL (no
+ * durability: `tocsin test-webhook`); with a store, rows left by an earlier run
+ * are loaded and sent again under their original request ids. */
 int tocsin_sender_new(uv_loop_t *loop, const struct tocsin_config *config,
-                      struct tocsin_resolver *resolver, struct tocsin_sender **out);
-/* Optional observer of every finished delivery. */
+                      struct tocsin_resolver *resolver, struct tocsin_store *store,
+                      struct tocsin_sender **out);
+/* Optional observer of every finished attempt. */
 void tocsin_sender_on_delivery(struct tocsin_sender *s, tocsin_delivery_cb cb, void *data);
-/* Builds ALERT's body now and starts sending it.  0 or -errno (logged). */
+/* Builds ALERT's body now and queues it (one delivery per URL).  0 or -errno (logged). */
 int tocsin_sender_send(struct tocsin_sender *s, const struct tocsin_alert *alert);
 void tocsin_sender_stats(const struct tocsin_sender *s, struct tocsin_sender_stats *out);
-/* Stops: waits for deliveries in flight up to DRAIN_MS, cancels the rest, closes
- * every handle, frees S, then calls ON_CLOSED (may be NULL). */
+/* False while an outbox commit failed and its alert is held only in memory. */
+bool tocsin_sender_healthy(const struct tocsin_sender *s);
+/* Stops: waits for attempts in flight up to DRAIN_MS, cancels the rest (they stay
+ * in the outbox), closes every handle, frees S, then calls ON_CLOSED (may be NULL). */
 void tocsin_sender_close(struct tocsin_sender *s, uint64_t drain_ms,
                          void (*on_closed)(void *data), void *data);
+
+/* The delay before retry number ATTEMPT (1 = the first retry): BACKOFF doubled
+ * ATTEMPT-1 times, capped at 1 h, then scaled by JITTER in [0.8, 1.2]. */
+uint64_t tocsin_retry_delay_ms(uint64_t backoff_ms, int attempt, double jitter);
 
 #endif

@@ -509,6 +509,91 @@ static int agent_init(struct tocsin_agent_conf *a)
     return a->region && a->state_dir ? 0 : -ENOMEM;
 }
 
+/* ---- shared by regions, webhooks and monitors ----------------------------- */
+
+/* An http://, https:// or socks5h:// proxy; never socks5:// (it resolves locally,
+ * outside c-ares).  Credentials are allowed, so only a redacted form is shown. */
+static void set_proxy(struct dctx *d, struct cnode *val, char **out)
+{
+    char shown[256];
+    int rc;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    rc = tocsin_config_check_proxy(val->value);
+    if (val->sensitive)
+        snprintf(shown, sizeof(shown), "<redacted>");
+    else
+        tocsin_config_redact_url(val->value, shown, sizeof(shown));
+    if (rc == -EPROTONOSUPPORT)
+        cfg_error_at(d->log, val, "proxy \"%s\" resolves names locally; use socks5h://", shown);
+    else if (rc < 0)
+        cfg_error_at(d->log, val,
+                     "bad proxy \"%s\": use an http://, https:// or socks5h:// URL with a host",
+                     shown);
+    else
+        set_str(d, val, out);
+}
+
+/* tls: the same keys for monitors and webhooks (which have no server_name). */
+struct tls_dec {
+    struct tocsin_tls_conf *t;
+    struct cnode *cert, *key;
+};
+
+static void tl_ca_file(struct dctx *d, struct cnode *val, void *obj)
+{
+    set_path(d, val, &((struct tls_dec *)obj)->t->ca_file);
+}
+
+static void tl_skip_verify(struct dctx *d, struct cnode *val, void *obj)
+{
+    get_bool(d, val, &((struct tls_dec *)obj)->t->skip_verify);
+}
+
+static void tl_server_name(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_tls_conf *t = ((struct tls_dec *)obj)->t;
+
+    set_text(d, val, &t->server_name);
+    if (t->server_name && strpbrk(t->server_name, " \t/:@"))
+        cfg_error_at(d->log, val, "bad server_name \"%s\": use a host name", cnode_shown(val));
+}
+
+static void tl_cert_file(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tls_dec *td = obj;
+
+    td->cert = val;
+    set_path(d, val, &td->t->cert_file);
+}
+
+static void tl_key_file(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tls_dec *td = obj;
+
+    td->key = val;
+    set_path(d, val, &td->t->key_file);
+}
+
+static const struct directive tls_table[] = {
+    { "ca_file", tl_ca_file, 0 },         { "skip_verify", tl_skip_verify, 0 },
+    { "server_name", tl_server_name, 0 }, { "cert_file", tl_cert_file, 0 },
+    { "key_file", tl_key_file, 0 },
+};
+
+/* Decodes a tls mapping with table T; a client certificate needs its key. */
+static void decode_tls(struct dctx *d, struct cnode *map, const struct directive *t, size_t n,
+                       struct tocsin_tls_conf *tls)
+{
+    struct tls_dec td = { .t = tls };
+
+    decode_map(d, map, t, n, &td);
+    if (!td.cert != !td.key)
+        cfg_error_at(d->log, td.cert ? td.cert : td.key,
+                     "\"cert_file\" and \"key_file\" must be given together");
+}
+
 /* ---- regions -------------------------------------------------------------- */
 
 struct region_dec {
@@ -589,26 +674,10 @@ static void rg_dns_cache(struct dctx *d, struct cnode *val, void *obj)
 static void rg_proxy(struct dctx *d, struct cnode *val, void *obj)
 {
     struct region_dec *rd = obj;
-    char shown[256];
-    int rc;
 
-    if (!want(d, val, CNODE_SCALAR))
-        return;
-    rd->proxy = val;
-    rc = tocsin_config_check_proxy(val->value);
-    /* Credentials are allowed, so only a redacted form is ever shown. */
-    if (val->sensitive)
-        snprintf(shown, sizeof(shown), "<redacted>");
-    else
-        tocsin_config_redact_url(val->value, shown, sizeof(shown));
-    if (rc == -EPROTONOSUPPORT)
-        cfg_error_at(d->log, val, "proxy \"%s\" resolves names locally; use socks5h://", shown);
-    else if (rc < 0)
-        cfg_error_at(d->log, val,
-                     "bad proxy \"%s\": use an http://, https:// or socks5h:// URL with a host",
-                     shown);
-    else
-        set_str(d, val, &rd->r->proxy);
+    if (val->kind == CNODE_SCALAR)
+        rd->proxy = val;
+    set_proxy(d, val, &rd->r->proxy);
 }
 
 static const struct directive region_table[] = {
@@ -681,9 +750,48 @@ static void decode_regions(struct dctx *d, struct cnode *list)
 
 /* ---- webhooks ------------------------------------------------------------- */
 
+#define RETRIES_MAX 100
+#define RETRY_BACKOFF_MAX_MS 3600000u /* the sender caps each delay at 1h */
+#define MAX_AGE_DEFAULT_MS 86400000u
+#define RATE_LIMIT_DEFAULT 100
+#define RATE_PERIOD_DEFAULT_MS 60000u
+#define SECRETS_MAX 4 /* newest first: one while stable, two (or a few) while rotating */
+
+/* Every format a webhook may name, with its delivery defaults from the vendor's
+ * document (DESIGN §5, "Defaults per format from the seeds"): the one place the
+ * config applies them.  src/formats/ vtables carry the same numbers
+ * (default_retries ...) for the sender; to be unified into one table. */
+static const struct format_defaults {
+    const char *name;
+    int retries;               /* after the first attempt */
+    uint64_t retry_backoff_ms; /* first delay, doubling */
+    uint64_t timeout_ms;
+    uint64_t connect_timeout_ms;
+} formats[] = {
+    { "statuspageone", 5, 30000, 30000, 10000 }, /* 5 retries, 30 s timeout */
+    { "statuspage", 5, 30000, 30000, 10000 },
+    { "betterstack", 10, 30000, 30000, 10000 },  /* 10 retries from 30 s, 10 s connect, 30 s */
+    { "atstatus", 2, 30000, 10000, 10000 },      /* 3 attempts, 10 s timeout */
+    { "statusstack", 5, 30000, 5000, 10000 },    /* 5 s timeout */
+    { "pagerduty", 5, 30000, 30000, 10000 },
+    { "alertmanager", 5, 30000, 30000, 10000 },
+};
+
+static const struct format_defaults *find_format(const char *name)
+{
+    for (size_t i = 0; i < N(formats); i++)
+        if (strcmp(formats[i].name, name) == 0)
+            return &formats[i];
+    return NULL;
+}
+
+/* What the walk saw: the nodes of keys whose checks need the whole webhook. */
 struct webhook_dec {
     struct tocsin_webhook_conf *w;
-    struct cnode *secret, *secret_file;
+    const struct format_defaults *fmt; /* NULL after a bad "format" */
+    char *one;                         /* the secret of "secret" or "secret_file" */
+    struct cnode *url, *secret, *secret_file, *secrets, *routing_key, *urls, *tls;
+    struct cnode *retries, *retry_backoff, *timeout, *connect_timeout;
 };
 
 static void wh_name(struct dctx *d, struct cnode *val, void *obj)
@@ -693,33 +801,47 @@ static void wh_name(struct dctx *d, struct cnode *val, void *obj)
 
 static void wh_url(struct dctx *d, struct cnode *val, void *obj)
 {
-    set_url(d, val, &((struct webhook_dec *)obj)->w->url);
+    struct webhook_dec *wd = obj;
+
+    wd->url = val;
+    set_url(d, val, &wd->w->url);
 }
 
 static void wh_format(struct dctx *d, struct cnode *val, void *obj)
 {
-    static const char *const names[] = { "statuspageone", "statuspage", "betterstack",
-                                         "atstatus", "statusstack", "pagerduty", "alertmanager" };
-    if (!want(d, val, CNODE_SCALAR))
+    struct webhook_dec *wd = obj;
+    const char *names[N(formats)];
+
+    if (!want(d, val, CNODE_SCALAR)) {
+        wd->fmt = NULL;
         return;
-    if (strcmp(val->value, "statuspageone") == 0)
-        return set_str(d, val, &((struct webhook_dec *)obj)->w->format);
-    for (size_t i = 1; i < N(names); i++)
-        if (strcmp(val->value, names[i]) == 0)
-            return cfg_error_at(d->log, val, "format \"%s\" is not supported yet", names[i]);
+    }
+    wd->fmt = find_format(val->value);
+    if (wd->fmt)
+        return set_str(d, val, &wd->w->format);
+    for (size_t i = 0; i < N(formats); i++)
+        names[i] = formats[i].name;
     unknown_name(d, val, "format", names, N(names));
 }
 
 static void wh_signing(struct dctx *d, struct cnode *val, void *obj)
 {
-    static const char *const names[] = { "default", "none", "standard" };
-    int i = get_enum(d, val, names, N(names), "default or none");
+    static const char *const names[] = { "default", "standard", "none" };
+    static const enum tocsin_signing values[] = { TOCSIN_SIGNING_DEFAULT, TOCSIN_SIGNING_STANDARD,
+                                                  TOCSIN_SIGNING_NONE };
+    int i = get_enum(d, val, names, N(names), "default, standard or none");
 
-    if (i == 2)
-        cfg_error_at(d->log, val, "signing \"standard\" is not supported yet");
-    else if (i >= 0)
-        ((struct webhook_dec *)obj)->w->signing =
-            i == 0 ? TOCSIN_SIGNING_DEFAULT : TOCSIN_SIGNING_NONE;
+    if (i >= 0)
+        ((struct webhook_dec *)obj)->w->signing = values[i];
+}
+
+/* An empty key signs nothing a receiver can trust: almost always an empty variable. */
+static bool check_secret(struct dctx *d, const struct cnode *val, const char *what)
+{
+    if (val->value[0] != '\0')
+        return true;
+    cfg_error_at(d->log, val, "%s is empty", what);
+    return false;
 }
 
 static void wh_secret(struct dctx *d, struct cnode *val, void *obj)
@@ -727,17 +849,57 @@ static void wh_secret(struct dctx *d, struct cnode *val, void *obj)
     struct webhook_dec *wd = obj;
 
     val->sensitive = true; /* a secret is never echoed, expanded or not */
+    if (!want(d, val, CNODE_SCALAR))
+        return;
     wd->secret = val;
-    set_str(d, val, &wd->w->secret);
-    /* An empty key signs nothing a receiver can trust: almost always an empty variable. */
-    if (wd->w->secret && wd->w->secret[0] == '\0')
-        cfg_error_at(d->log, val, "\"secret\" is empty");
+    if (check_secret(d, val, "\"secret\""))
+        set_str(d, val, &wd->one);
 }
 
 static void wh_secret_file(struct dctx *d, struct cnode *val, void *obj)
 {
     if (want(d, val, CNODE_SCALAR))
         ((struct webhook_dec *)obj)->secret_file = val;
+}
+
+/* secrets: [new, old]: every one signs each attempt while a secret rotates. */
+static void wh_secrets(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct webhook_dec *wd = obj;
+    struct tocsin_webhook_conf *w = wd->w;
+    bool ok = true;
+
+    val->sensitive = true; /* INI items inherit it when the value is split */
+    if (!want_list(d, val))
+        return;
+    wd->secrets = val;
+    if (val->n == 0 || val->n > SECRETS_MAX) {
+        if (val->n == 0)
+            cfg_error_at(d->log, val, "\"secrets\" must not be empty");
+        else
+            cfg_error_at(d->log, val, "\"secrets\" must list at most %d secrets", SECRETS_MAX);
+        return;
+    }
+    for (size_t i = 0; i < val->n; i++) {
+        struct cnode *it = val->items[i];
+
+        it->sensitive = true;
+        if (it->kind != CNODE_SCALAR) {
+            cfg_error_at(d->log, it, "each item of \"secrets\" must be a string");
+            ok = false;
+        } else if (!check_secret(d, it, "a secret in \"secrets\"")) {
+            ok = false;
+        }
+    }
+    if (!ok)
+        return;
+    w->secrets = calloc(val->n + 1, sizeof(*w->secrets));
+    if (!w->secrets)
+        return oom(d);
+    for (size_t i = 0; i < val->n; i++)
+        if (!(w->secrets[w->n_secrets++] = strdup(val->items[i]->value)))
+            return oom(d);
+    w->secret = w->secrets[0];
 }
 
 static void wh_events(struct dctx *d, struct cnode *val, void *obj)
@@ -759,6 +921,60 @@ static void wh_events(struct dctx *d, struct cnode *val, void *obj)
     free(idx);
 }
 
+static void wh_rate_limit(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_webhook_conf *w = ((struct webhook_dec *)obj)->w;
+
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    if (tocsin_config_parse_rate(val->value, &w->rate_limit, &w->rate_period_ms) < 0)
+        cfg_error_at(d->log, val,
+                     "bad rate \"%s\" for \"rate_limit\": use N/s, N/min or N/h with N from 1 "
+                     "to %u (e.g. 100/min)",
+                     cnode_shown(val), TOCSIN_RATE_MAX);
+}
+
+static void wh_retries(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct webhook_dec *wd = obj;
+
+    if (get_int(d, val, 0, RETRIES_MAX, &wd->w->retries))
+        wd->retries = val;
+}
+
+static void wh_retry_backoff(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct webhook_dec *wd = obj;
+
+    if (!get_duration(d, val, &wd->w->retry_backoff_ms))
+        return;
+    wd->retry_backoff = val;
+    /* Each delay is capped at 1h: a longer first one would silently be 1h. */
+    if (wd->w->retry_backoff_ms > RETRY_BACKOFF_MAX_MS)
+        cfg_error_at(d->log, val, "\"retry_backoff\" must be at most 1h");
+}
+
+static void wh_max_age(struct dctx *d, struct cnode *val, void *obj)
+{
+    get_duration(d, val, &((struct webhook_dec *)obj)->w->max_age_ms);
+}
+
+static void wh_timeout(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct webhook_dec *wd = obj;
+
+    if (get_duration(d, val, &wd->w->timeout_ms))
+        wd->timeout = val;
+}
+
+static void wh_connect_timeout(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct webhook_dec *wd = obj;
+
+    if (get_duration(d, val, &wd->w->connect_timeout_ms))
+        wd->connect_timeout = val;
+}
+
 static void wh_headers(struct dctx *d, struct cnode *val, void *obj)
 {
     set_headers(d, val, &((struct webhook_dec *)obj)->w->headers);
@@ -772,14 +988,83 @@ static void wh_method(struct dctx *d, struct cnode *val, void *obj)
                "POST, PUT or PATCH");
 }
 
-static void wh_timeout(struct dctx *d, struct cnode *val, void *obj)
+static void wt_server_name(struct dctx *d, struct cnode *val, void *obj)
 {
-    get_duration(d, val, &((struct webhook_dec *)obj)->w->timeout_ms);
+    (void)obj;
+    cfg_error_at(d->log, val,
+                 "\"server_name\" is not valid for a webhook: the URL's host is checked");
 }
 
-static void wh_connect_timeout(struct dctx *d, struct cnode *val, void *obj)
+/* A webhook's TLS: the URL scheme turns it on, these only tune it. */
+static const struct directive webhook_tls_table[] = {
+    { "ca_file", tl_ca_file, 0 },         { "skip_verify", tl_skip_verify, 0 },
+    { "cert_file", tl_cert_file, 0 },     { "key_file", tl_key_file, 0 },
+    { "server_name", wt_server_name, 0 },
+};
+
+static void wh_tls(struct dctx *d, struct cnode *val, void *obj)
 {
-    get_duration(d, val, &((struct webhook_dec *)obj)->w->connect_timeout_ms);
+    struct webhook_dec *wd = obj;
+
+    if (!want(d, val, CNODE_MAP))
+        return;
+    wd->tls = val;
+    decode_tls(d, val, webhook_tls_table, N(webhook_tls_table), &wd->w->tls);
+}
+
+static void wh_proxy(struct dctx *d, struct cnode *val, void *obj)
+{
+    set_proxy(d, val, &((struct webhook_dec *)obj)->w->proxy);
+}
+
+static void wh_routing_key(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct webhook_dec *wd = obj;
+
+    val->sensitive = true; /* whoever has it can open incidents */
+    if (!want(d, val, CNODE_SCALAR))
+        return;
+    wd->routing_key = val;
+    if (check_secret(d, val, "\"routing_key\""))
+        set_str(d, val, &wd->w->routing_key);
+}
+
+/* Alertmanager peers: "/api/v2/alerts" is appended, so a trailing '/' is dropped. */
+static void wh_urls(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct webhook_dec *wd = obj;
+    struct tocsin_webhook_conf *w = wd->w;
+
+    if (!want_list(d, val))
+        return;
+    wd->urls = val;
+    if (val->n == 0)
+        cfg_error_at(d->log, val, "\"urls\" must not be empty");
+    w->urls = calloc(val->n + 1, sizeof(*w->urls));
+    if (!w->urls)
+        return oom(d);
+    for (size_t i = 0; i < val->n; i++) {
+        const struct cnode *it = val->items[i];
+        char *u;
+        size_t len;
+
+        /* Not echoed: a URL may carry userinfo. */
+        if (it->kind != CNODE_SCALAR || !valid_url(it->value)) {
+            cfg_error_at(d->log, it,
+                         "each item of \"urls\" must be an http:// or https:// URL with a host");
+            continue;
+        }
+        if (!(u = strdup(it->value)))
+            return oom(d);
+        for (len = strlen(u); len > 0 && u[len - 1] == '/'; len--)
+            u[len - 1] = '\0';
+        for (size_t j = 0; j < w->n_urls; j++)
+            if (strcmp(w->urls[j], u) == 0) {
+                cfg_error_at(d->log, it, "the same URL is listed twice in \"urls\"");
+                break;
+            }
+        w->urls[w->n_urls++] = u;
+    }
 }
 
 static const struct directive webhook_table[] = {
@@ -788,32 +1073,133 @@ static const struct directive webhook_table[] = {
     { "format", wh_format, 0 },
     { "signing", wh_signing, 0 },
     { "secret", wh_secret, 0 },
-    { "secrets", NULL, 0 },
+    { "secrets", wh_secrets, 0 },
     { "secret_file", wh_secret_file, 0 },
     { "events", wh_events, 0 },
-    { "rate_limit", NULL, 0 },
-    { "retries", NULL, 0 },
-    { "retry_backoff", NULL, 0 },
-    { "max_age", NULL, 0 },
+    { "rate_limit", wh_rate_limit, 0 },
+    { "retries", wh_retries, 0 },
+    { "retry_backoff", wh_retry_backoff, 0 },
+    { "max_age", wh_max_age, 0 },
     { "timeout", wh_timeout, 0 },
     { "connect_timeout", wh_connect_timeout, 0 },
     { "headers", wh_headers, 0 },
     { "method", wh_method, 0 },
-    { "tls", NULL, 0 },
-    { "proxy", NULL, 0 },
-    { "routing_key", NULL, 0 },
-    { "urls", NULL, 0 },
+    { "tls", wh_tls, 0 },
+    { "proxy", wh_proxy, 0 },
+    { "routing_key", wh_routing_key, 0 },
+    { "urls", wh_urls, 0 },
 };
 
+/* Defaults that do not depend on the format; the rest in webhook_defaults. */
 static int webhook_init(struct tocsin_webhook_conf *w)
 {
     w->format = strdup("statuspageone");
     w->method = strdup("POST");
     w->signing = TOCSIN_SIGNING_DEFAULT;
     w->events = TOCSIN_EVENT_INCIDENT | TOCSIN_EVENT_RECOVERY;
-    w->timeout_ms = 30000; /* statuspageone's own default */
-    w->connect_timeout_ms = 10000;
+    w->rate_limit = RATE_LIMIT_DEFAULT;
+    w->rate_period_ms = RATE_PERIOD_DEFAULT_MS;
+    w->max_age_ms = MAX_AGE_DEFAULT_MS;
     return w->format && w->method ? 0 : -ENOMEM;
+}
+
+/* The format's defaults for what the webhook did not set.  The connect timeout
+ * never exceeds the whole request's: a default one is cut to it. */
+static void webhook_defaults(struct dctx *d, struct webhook_dec *wd)
+{
+    struct tocsin_webhook_conf *w = wd->w;
+    const struct format_defaults *f = wd->fmt ? wd->fmt : &formats[0];
+    char c[32], t[32];
+
+    if (!wd->retries)
+        w->retries = f->retries;
+    if (!wd->retry_backoff)
+        w->retry_backoff_ms = f->retry_backoff_ms;
+    if (!wd->timeout)
+        w->timeout_ms = f->timeout_ms;
+    if (!wd->connect_timeout)
+        w->connect_timeout_ms =
+            f->connect_timeout_ms < w->timeout_ms ? f->connect_timeout_ms : w->timeout_ms;
+    if (!wd->connect_timeout || w->connect_timeout_ms <= w->timeout_ms)
+        return;
+    tocsin_config_format_duration(w->connect_timeout_ms, c, sizeof(c));
+    tocsin_config_format_duration(w->timeout_ms, t, sizeof(t));
+    cfg_error_at(d->log, wd->connect_timeout,
+                 "\"connect_timeout\" (%s) must not be greater than \"timeout\" (%s)%s", c, t,
+                 d->where);
+}
+
+/* One secret from "secret" or "secret_file" becomes secrets = [it]. */
+static void webhook_secrets(struct dctx *d, struct webhook_dec *wd)
+{
+    struct tocsin_webhook_conf *w = wd->w;
+
+    if (wd->secret && wd->secret_file)
+        cfg_error_at(d->log, wd->secret_file,
+                     "\"secret\" and \"secret_file\" are mutually exclusive");
+    else if (wd->secret_file && cfg_read_secret(d->log, wd->secret_file, &wd->one) < 0)
+        return oom(d);
+    if (wd->secrets && (wd->secret || wd->secret_file))
+        cfg_error_at(d->log, wd->secrets, "\"secrets\" and \"%s\" are mutually exclusive",
+                     wd->secret ? "secret" : "secret_file");
+    if (!wd->one || wd->secrets) /* both: reported above */
+        return;
+    w->secrets = calloc(2, sizeof(*w->secrets));
+    if (!w->secrets)
+        return oom(d);
+    w->secrets[0] = w->secret = wd->one;
+    w->n_secrets = 1;
+    wd->one = NULL;
+}
+
+/* Standard Webhooks: "whsec_" + base64 is decoded by the signer, so it must decode. */
+static void check_whsec(struct dctx *d, struct webhook_dec *wd)
+{
+    const struct tocsin_webhook_conf *w = wd->w;
+
+    if (w->signing != TOCSIN_SIGNING_STANDARD)
+        return;
+    for (size_t i = 0; i < w->n_secrets; i++) {
+        const struct cnode *at = wd->secrets      ? wd->secrets->items[i]
+                                 : wd->secret     ? wd->secret
+                                                  : wd->secret_file;
+        const char *what = wd->secrets ? "secrets" : wd->secret ? "secret" : "secret_file";
+
+        if (strncmp(w->secrets[i], "whsec_", 6) == 0 &&
+            tocsin_config_base64_len(w->secrets[i] + 6) <= 0)
+            cfg_error_at(d->log, at,
+                         "bad Standard Webhooks secret in \"%s\": "
+                         "the part after \"whsec_\" must be base64",
+                         what);
+    }
+}
+
+/* url for one receiver, urls for alertmanager's peers; routing_key for pagerduty. */
+static void webhook_targets(struct dctx *d, struct cnode *map, struct webhook_dec *wd)
+{
+    const struct tocsin_webhook_conf *w = wd->w;
+    bool am = wd->fmt && strcmp(wd->fmt->name, "alertmanager") == 0;
+    bool pd = wd->fmt && strcmp(wd->fmt->name, "pagerduty") == 0;
+    bool https = w->url && strncmp(w->url, "https://", 8) == 0;
+
+    if (!wd->fmt) /* a bad format: which keys it needs is unknown */
+        return;
+    if (am && wd->url)
+        cfg_error_at(d->log, wd->url, "\"url\" is not valid for format alertmanager: use \"urls\"");
+    if (am && !cnode_get(map, "urls"))
+        cfg_error_at(d->log, map, "missing \"urls\"%s", d->where);
+    if (!am && !cnode_get(map, "url"))
+        cfg_error_at(d->log, map, "missing \"url\"%s", d->where);
+    if (!am && wd->urls)
+        cfg_error_at(d->log, wd->urls, "\"urls\" is only for format alertmanager");
+    if (pd && !cnode_get(map, "routing_key"))
+        cfg_error_at(d->log, map, "missing \"routing_key\"%s", d->where);
+    if (!pd && wd->routing_key)
+        cfg_error_at(d->log, wd->routing_key, "\"routing_key\" is only for format pagerduty");
+    for (size_t i = 0; am && i < w->n_urls; i++)
+        https = https || strncmp(w->urls[i], "https://", 8) == 0;
+    if (wd->tls && !https && (w->url || w->n_urls))
+        cfg_error_at(d->log, wd->tls, "\"tls\" needs an https:// URL");
 }
 
 static char *webhook_name_at(struct dctx *d, size_t i)
@@ -829,12 +1215,13 @@ static void webhook_finish(struct dctx *d, struct cnode *map, struct webhook_dec
 
     if (!w->name && !name)
         cfg_error_at(d->log, map, "missing \"name\" in webhook");
-    if (!w->url && !cnode_get(map, "url"))
-        cfg_error_at(d->log, map, "missing \"url\"%s", d->where);
-    if (wd->secret && wd->secret_file)
-        cfg_error_at(d->log, wd->secret_file, "\"secret\" and \"secret_file\" are mutually exclusive");
-    else if (wd->secret_file && cfg_read_secret(d->log, wd->secret_file, &w->secret) < 0)
-        oom(d);
+    webhook_targets(d, map, wd);
+    webhook_defaults(d, wd);
+    webhook_secrets(d, wd);
+    check_whsec(d, wd);
+    w->tls.enabled = (w->url && strncmp(w->url, "https://", 8) == 0);
+    for (size_t i = 0; i < w->n_urls; i++)
+        w->tls.enabled = w->tls.enabled || strncmp(w->urls[i], "https://", 8) == 0;
     if (w->name && duplicate(d, "webhook", w->name, name, d->webhook_at, webhook_name_at, self))
         return;
     d->webhook_at[self] = w->name ? name : NULL;
@@ -843,13 +1230,16 @@ static void webhook_finish(struct dctx *d, struct cnode *map, struct webhook_dec
 static void decode_webhook(struct dctx *d, struct cnode *map)
 {
     struct tocsin_webhook_conf *w = &d->cfg->webhooks[d->cfg->n_webhooks++];
-    struct webhook_dec wd = { .w = w };
+    struct webhook_dec wd = { .w = w, .fmt = &formats[0] };
 
     if (webhook_init(w) < 0)
         return oom(d);
     set_where(d, "webhook", scalar_value(map, "name"));
     decode_map(d, map, webhook_table, N(webhook_table), &wd);
     webhook_finish(d, map, &wd);
+    if (wd.one)
+        explicit_bzero(wd.one, strlen(wd.one));
+    free(wd.one);
 }
 
 /* ---- policies ------------------------------------------------------------- */
@@ -1396,60 +1786,11 @@ static void mo_expect(struct dctx *d, struct cnode *val, void *obj)
         decode_map(d, val, expect_table, N(expect_table), obj);
 }
 
-/* ---- tls ---- */
-
-struct tls_dec {
-    struct tocsin_tls_conf *t;
-    struct cnode *cert, *key;
-};
-
-static void tl_ca_file(struct dctx *d, struct cnode *val, void *obj)
-{
-    set_path(d, val, &((struct tls_dec *)obj)->t->ca_file);
-}
-
-static void tl_skip_verify(struct dctx *d, struct cnode *val, void *obj)
-{
-    get_bool(d, val, &((struct tls_dec *)obj)->t->skip_verify);
-}
-
-static void tl_server_name(struct dctx *d, struct cnode *val, void *obj)
-{
-    struct tocsin_tls_conf *t = ((struct tls_dec *)obj)->t;
-
-    set_text(d, val, &t->server_name);
-    if (t->server_name && strpbrk(t->server_name, " \t/:@"))
-        cfg_error_at(d->log, val, "bad server_name \"%s\": use a host name", cnode_shown(val));
-}
-
-static void tl_cert_file(struct dctx *d, struct cnode *val, void *obj)
-{
-    struct tls_dec *td = obj;
-
-    td->cert = val;
-    set_path(d, val, &td->t->cert_file);
-}
-
-static void tl_key_file(struct dctx *d, struct cnode *val, void *obj)
-{
-    struct tls_dec *td = obj;
-
-    td->key = val;
-    set_path(d, val, &td->t->key_file);
-}
-
-static const struct directive tls_table[] = {
-    { "ca_file", tl_ca_file, 0 },         { "skip_verify", tl_skip_verify, 0 },
-    { "server_name", tl_server_name, 0 }, { "cert_file", tl_cert_file, 0 },
-    { "key_file", tl_key_file, 0 },
-};
-
 /* tcp: true, false or a mapping (which means true); http: a mapping, used for
  * https:// URLs only. */
 static void mo_tls(struct dctx *d, struct cnode *val, void *obj)
 {
     struct monitor_dec *md = obj;
-    struct tls_dec td = { .t = &md->m->tls };
 
     md->tls = val;
     if (d->kind == D_TCP && val->kind == CNODE_SCALAR) {
@@ -1463,10 +1804,7 @@ static void mo_tls(struct dctx *d, struct cnode *val, void *obj)
     if (!want(d, val, CNODE_MAP))
         return;
     md->m->tls.enabled = true;
-    decode_map(d, val, tls_table, N(tls_table), &td);
-    if (!td.cert != !td.key)
-        cfg_error_at(d->log, td.cert ? td.cert : td.key,
-                     "\"cert_file\" and \"key_file\" must be given together");
+    decode_tls(d, val, tls_table, N(tls_table), &md->m->tls);
 }
 
 /* ---- http request ---- */

@@ -46,6 +46,17 @@ int tocsin_config_check_proxy(const char *url);
 /* URL with its userinfo replaced by "<redacted>", for messages. */
 void tocsin_config_redact_url(const char *url, char *buf, size_t size);
 
+/* Largest N of a rate. */
+#define TOCSIN_RATE_MAX 1000000u
+
+/* "100/min", "4/s", "500/h" (N from 1 to TOCSIN_RATE_MAX) -> N and the window in
+ * milliseconds; -EINVAL when malformed, zero or too big. */
+int tocsin_config_parse_rate(const char *s, uint32_t *n, uint64_t *period_ms);
+
+/* Decoded length of the strict standard base64 S (padded, RFC 4648 section 4),
+ * or -EINVAL when S is empty or not base64. */
+long tocsin_config_base64_len(const char *s);
+
 /* Decodes ROOTS[0] (the main file) and ROOTS[1..N) (probes.d files) into CONFIG,
  * reporting every problem into LOG.  Returns 0 (check LOG for errors) or -ENOMEM. */
 int cfg_decode(struct cfg_log *log, struct cnode *const *roots, size_t n,

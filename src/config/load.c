@@ -313,14 +313,31 @@ static void kvlist_free(struct tocsin_kvlist *list)
     free(list->items);
 }
 
+static void tls_free(struct tocsin_tls_conf *t)
+{
+    free(t->ca_file);
+    free(t->server_name);
+    free(t->cert_file);
+    free(t->key_file);
+}
+
 static void webhook_free(struct tocsin_webhook_conf *w)
 {
     free(w->name);
     free(w->url);
     free(w->format);
-    free_secret(w->secret);
+    /* secret is secrets[0], not a copy */
+    for (size_t i = 0; i < w->n_secrets; i++)
+        free_secret(w->secrets[i]);
+    free(w->secrets);
     kvlist_free(&w->headers);
     free(w->method);
+    tls_free(&w->tls);
+    free_secret(w->proxy); /* may carry user:password */
+    free_secret(w->routing_key);
+    for (size_t i = 0; i < w->n_urls; i++)
+        free(w->urls[i]);
+    free(w->urls);
 }
 
 static void policy_free(struct tocsin_policy_conf *p)
@@ -348,14 +365,6 @@ static void expect_free(struct tocsin_expect_conf *e)
     regex_free(e->body_not_regex_re);
     kvlist_free(&e->headers);
     free(e->contains);
-}
-
-static void tls_free(struct tocsin_tls_conf *t)
-{
-    free(t->ca_file);
-    free(t->server_name);
-    free(t->cert_file);
-    free(t->key_file);
 }
 
 static void monitor_free(struct tocsin_monitor_conf *m)

@@ -291,3 +291,63 @@ int tocsin_config_check_proxy(const char *url)
             return 0;
     return -EINVAL;
 }
+
+/* Rates count sends per window; a window is named, never a bare duration, so
+ * "100/min" cannot be misread as "100 per m(onth)". */
+static const struct {
+    const char *unit;
+    uint64_t ms;
+} rate_units[] = {
+    { "s", 1000 }, { "min", 60000 }, { "h", 3600000 },
+};
+
+int tocsin_config_parse_rate(const char *s, uint32_t *n, uint64_t *period_ms)
+{
+    uint64_t v = 0;
+    const char *p = s;
+
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > TOCSIN_RATE_MAX)
+            return -EINVAL;
+    }
+    if (*p++ != '/' || v == 0)
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof(rate_units) / sizeof(*rate_units); i++) {
+        if (strcmp(p, rate_units[i].unit) != 0)
+            continue;
+        *n = (uint32_t)v;
+        *period_ms = rate_units[i].ms;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static int base64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Strict RFC 4648 §4 (what OpenSSL's EVP_DecodeBlock and the standardwebhooks
+ * libraries take): whole quads, '=' only as the last one or two characters. */
+long tocsin_config_base64_len(const char *s)
+{
+    size_t len = strlen(s), pad = 0;
+
+    if (len == 0 || len % 4 != 0)
+        return -EINVAL;
+    if (s[len - 1] == '=')
+        pad = s[len - 2] == '=' ? 2 : 1;
+    for (size_t i = 0; i < len - pad; i++)
+        if (base64_value(s[i]) < 0)
+            return -EINVAL;
+    return (long)(len / 4 * 3 - pad);
+}

@@ -135,7 +135,11 @@ static int spo_sign(const struct tocsin_webhook_conf *webhook, const char *reque
 
 const struct tocsin_format tocsin_format_statuspageone = {
     .name = "statuspageone",
+    /* The seed: 30 s timeout, up to 5 retries with exponential backoff. */
     .default_timeout_ms = 30000,
+    .default_connect_timeout_ms = 10000,
+    .default_retries = 5,
+    .default_retry_backoff_ms = 30000,
     .build_body = spo_build_body,
     .sign = spo_sign,
 };

@@ -36,16 +36,21 @@ static void on_socket_event(struct tocsin_fdpoll *p, int status, int events)
     struct tocsin_curl_uv *cu = p->data;
     int flags = 0;
     int running;
+    int fd = p->fd;
 
+    /* On an error let curl read and write too, so it reports the socket's own
+     * error ("Connection reset by peer") instead of "select/poll returned error". */
     if (status < 0)
-        flags = CURL_CSELECT_ERR;
+        flags = CURL_CSELECT_ERR | CURL_CSELECT_IN | CURL_CSELECT_OUT;
     else {
         if (events & UV_READABLE)
             flags |= CURL_CSELECT_IN;
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
-    curl_multi_socket_action(cu->multi, p->fd, flags, &running);
+    curl_multi_socket_action(cu->multi, fd, flags, &running);
+    if (status < 0)
+        tocsin_fdtable_rearm(&cu->fds, fd); /* libuv stopped it; curl may still want it */
     check_done(cu);
 }
 

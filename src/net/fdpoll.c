@@ -107,7 +107,16 @@ int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fd
     }
     p->cb = cb;
     p->data = data;
+    p->events = events;
     return uv_poll_start(&p->handle, events, on_poll);
+}
+
+void tocsin_fdtable_rearm(struct tocsin_fdtable *t, int fd)
+{
+    struct tocsin_fdpoll *p = tocsin_fdtable_get(t, fd);
+
+    if (p && !uv_is_active((uv_handle_t *)&p->handle))
+        uv_poll_start(&p->handle, p->events, on_poll);
 }
 
 void tocsin_fdtable_release(struct tocsin_fdtable *t, int fd)

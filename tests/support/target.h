@@ -1,23 +1,68 @@
-/* A loopback HTTP target for tests: libmicrohttpd on its own thread, bound to
- * 127.0.0.1 on an ephemeral port.  The answer can be switched while it runs. */
+/* A loopback HTTP(S) target for tests: libmicrohttpd on its own thread pool,
+ * bound to 127.0.0.1 (or a chosen address) on an ephemeral port.
+ *
+ * Every path answers with the target's current mode and status, unless a route
+ * for that exact path says otherwise.  Built in: /r/N answers 302 to /r/N-1 and
+ * /r/0 answers 200, so a test asks for a redirect chain of any length by URL.
+ * Delays and hangs park the connection (MHD suspend), so a slow answer never
+ * holds up another request.  Every request is recorded (method, path, Host,
+ * Authorization, body, client address) for the test to assert on. */
 #ifndef TEST_TARGET_H
 #define TEST_TARGET_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum test_target_mode {
     TEST_TARGET_ANSWER,  /* answers the current status code with body "ok\n" */
     TEST_TARGET_HANG,    /* accepts, reads the request, never answers (until stop) */
     TEST_TARGET_RESET,   /* closes the connection without an answer */
+    TEST_TARGET_ABORT,   /* resets the connection (RST: SO_LINGER 0, then close) */
 };
 
-struct test_target;
+struct test_target_opts {
+    const char *bind_address; /* numeric IPv4 or IPv6; NULL = 127.0.0.1 */
+    const char *cert_file;    /* PEM certificate (chain) and key: HTTPS; NULL = plain HTTP */
+    const char *key_file;
+};
 
-struct test_target *test_target_start(void);     /* NULL on failure */
+/* What one path answers.  Strings are copied. */
+struct test_route {
+    const char *path;         /* exact request path, query excluded */
+    enum test_target_mode mode;
+    int status;               /* 0 = the target's current status */
+    const char *body;         /* NULL = "ok\n" */
+    const char *header_name;  /* one extra response header; NULL = none */
+    const char *header_value;
+    const char *location;     /* Location header, for redirects; NULL = none */
+    unsigned delay_ms;        /* before answering (ANSWER, RESET, ABORT) */
+};
+
+/* One request as the target saw it; strings cut to fit, "" when absent. */
+struct test_request {
+    char method[16];
+    char path[256];
+    char host[256];           /* Host header */
+    char authorization[256];  /* Authorization header */
+    bool has_authorization;
+    char body[1024];          /* request body, NUL-terminated; body_len is its full length */
+    size_t body_len;
+    char client_ip[64];       /* numeric address the connection came from */
+};
+
+struct test_target *test_target_start(void);     /* plain HTTP on 127.0.0.1; NULL on failure */
+struct test_target *test_target_start_opts(const struct test_target_opts *opts);
 uint16_t test_target_port(const struct test_target *t);
 void test_target_set_status(struct test_target *t, int status); /* default 200 */
 void test_target_set_mode(struct test_target *t, enum test_target_mode mode);
+/* Adds ROUTE, replacing an earlier one for the same path.  0, or -1 when full. */
+int test_target_route(struct test_target *t, const struct test_route *route);
 unsigned test_target_hits(const struct test_target *t); /* requests seen */
+/* The I-th request since start (0-based; the first 64 are kept).  False when absent. */
+bool test_target_request(struct test_target *t, unsigned i, struct test_request *out);
+bool test_target_last_request(struct test_target *t, struct test_request *out);
+/* Returns promptly, even with hung or delayed requests open. */
 void test_target_stop(struct test_target *t);
 
 #endif
