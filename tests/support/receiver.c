@@ -4,7 +4,15 @@
  * so a bug in the sender's signer cannot hide itself.  The seed's validator signs
  * JSON.stringify(JSON.parse(body)); sig_ok_seed reproduces that by requiring the
  * body to be in the form JSON.stringify would give back (see canonical_body()),
- * then checking the HMAC over it.  tests/node_fixtures.sh runs the real thing. */
+ * then checking the HMAC over it.  tests/node_fixtures.sh runs the real thing.
+ *
+ * Answers follow the plan (see receiver.h).  Nothing ever sleeps in a handler:
+ * a hung request suspends its connection (MHD_suspend_connection) and is only
+ * resumed -- to be closed -- by test_receiver_release_hung() or stop, since MHD
+ * requires every suspended connection to be resumed before the daemon stops.
+ * Every answer carries "Connection: close", so one attempt of a sender is one
+ * request here: curl silently re-sends a request once when a reused connection
+ * dies before any byte of the answer, which would blur attempt counts. */
 #include "receiver.h"
 
 #include <arpa/inet.h>
@@ -21,18 +29,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #define DELIVERIES_MAX 1024
 #define BODY_MAX (2 * 1024 * 1024)
+#define HUNG_MAX 256 /* hung requests at once; more are reset */
 
-struct test_receiver {
-    struct MHD_Daemon *daemon;
-    uint16_t port;
-    char *secret;          /* NULL: nothing verified */
-    atomic_int status;
-    pthread_mutex_t lock;  /* guards deliveries[] and n */
-    struct test_delivery deliveries[DELIVERIES_MAX];
-    size_t n;
+/* A planned answer, strings copied in. */
+struct planned {
+    enum test_action action;
+    int status;
+    char retry_after[64];  /* "" = none */
+    int retry_after_date_s;
+    char location[256];    /* "" = none */
+    char match[128];       /* "" = any request */
+};
+
+enum req_phase {
+    REQ_READING,  /* headers seen, body arriving */
+    REQ_HUNG,     /* suspended, never answered */
+    REQ_RELEASED, /* resumed by release or stop: close without answering */
 };
 
 /* Per-request state in *con_cls: the body so far. */
@@ -41,6 +58,26 @@ struct request {
     size_t len;
     size_t cap;
     bool too_big;
+    enum req_phase phase;
+    uint64_t arrived_ms;
+    struct MHD_Connection *conn;
+};
+
+struct test_receiver {
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+    char *secret;          /* NULL: nothing verified */
+    atomic_size_t active;  /* arrived, not completed */
+    atomic_size_t max_active;
+    pthread_mutex_t lock;  /* guards everything below */
+    struct test_delivery deliveries[DELIVERIES_MAX];
+    size_t n;
+    struct planned plan[TEST_PLAN_MAX]; /* in order; consumed entries removed */
+    size_t n_plan;
+    struct planned dflt;
+    struct request *hung[HUNG_MAX];
+    size_t n_hung;
+    bool stopping;
 };
 
 static const char received_body[] = "{\"received\":true}";
@@ -152,6 +189,59 @@ static bool canonical_body(const char *body, size_t len)
     return ok;
 }
 
+/* ---- the plan ------------------------------------------------------------ */
+
+uint64_t test_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Copies SRC (NULL = "") into DST; false when it does not fit. */
+static bool copy_str(char *dst, size_t size, const char *src)
+{
+    return (size_t)snprintf(dst, size, "%s", src ? src : "") < size;
+}
+
+static bool to_planned(const struct test_answer *a, struct planned *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->action = a->action;
+    out->status = a->status ? a->status : 200;
+    out->retry_after_date_s = a->retry_after_date_s;
+    return copy_str(out->retry_after, sizeof(out->retry_after), a->retry_after) &&
+           copy_str(out->location, sizeof(out->location), a->location) &&
+           copy_str(out->match, sizeof(out->match), a->match);
+}
+
+/* True when plan entry P applies to a request with BODY and REQUEST_ID. */
+static bool plan_matches(const struct planned *p, const char *body, const char *request_id)
+{
+    return p->match[0] == '\0' || strcmp(p->match, request_id) == 0 ||
+           (body != NULL && strstr(body, p->match) != NULL);
+}
+
+/* Takes the first plan entry that applies, else the default.  Called with the lock. */
+static struct planned take_answer(struct test_receiver *r, const char *body,
+                                  const char *request_id, bool *planned)
+{
+    struct planned a = r->dflt;
+
+    *planned = false;
+    for (size_t i = 0; i < r->n_plan; i++) {
+        if (!plan_matches(&r->plan[i], body, request_id))
+            continue;
+        a = r->plan[i];
+        memmove(&r->plan[i], &r->plan[i + 1], (r->n_plan - i - 1) * sizeof(r->plan[0]));
+        r->n_plan--;
+        *planned = true;
+        break;
+    }
+    return a;
+}
+
 /* ---- HTTP ---------------------------------------------------------------- */
 
 static void copy_header(struct MHD_Connection *conn, const char *name, char *dst, size_t size)
@@ -162,16 +252,16 @@ static void copy_header(struct MHD_Connection *conn, const char *name, char *dst
 }
 
 static void record(struct test_receiver *r, struct MHD_Connection *conn, const char *url,
-                   const char *method, struct request *req)
+                   const char *method, struct request *req, const struct test_delivery *got)
 {
-    struct test_delivery d = {0};
+    struct test_delivery d = *got;
 
     snprintf(d.method, sizeof(d.method), "%s", method);
     snprintf(d.path, sizeof(d.path), "%s", url);
     copy_header(conn, "X-StatusPageOne-Signature", d.signature, sizeof(d.signature));
-    copy_header(conn, "X-Request-ID", d.request_id, sizeof(d.request_id));
     copy_header(conn, MHD_HTTP_HEADER_USER_AGENT, d.user_agent, sizeof(d.user_agent));
     copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, d.content_type, sizeof(d.content_type));
+    d.arrived_ms = req->arrived_ms;
     d.body = req->body ? req->body : strdup("");
     if (d.body == NULL)
         return;
@@ -189,18 +279,83 @@ static void record(struct test_receiver *r, struct MHD_Connection *conn, const c
     pthread_mutex_unlock(&r->lock);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *text)
+static enum MHD_Result reply(struct MHD_Connection *conn, const struct planned *a,
+                             const char *text)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    char date[64];
     enum MHD_Result ret;
 
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    ret = MHD_queue_response(conn, status, resp);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (a->retry_after_date_s > 0) {
+        /* Made now, so the delay the client computes is what the plan says. */
+        time_t when = time(NULL) + a->retry_after_date_s;
+        struct tm tm;
+        gmtime_r(&when, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, date);
+    } else if (a->retry_after[0] != '\0') {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, a->retry_after);
+    }
+    if (a->location[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, a->location);
+    ret = MHD_queue_response(conn, (unsigned)a->status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* MHD shuts the socket down (FIN) before closing it, so a zero linger alone is
+ * not enough: connecting a TCP socket to AF_UNSPEC disconnects it at once with
+ * RST (Linux), and MHD's own close then has nothing to say. */
+static enum MHD_Result reset(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct linger hard = {.l_onoff = 1, .l_linger = 0};
+
+    if (info != NULL) {
+        struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+        setsockopt(info->connect_fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+        connect(info->connect_fd, &unspec, sizeof(unspec));
+    }
+    return MHD_NO;
+}
+
+/* Parks CONN for good (until release or stop).  Reset when stopping or full.
+ * Suspending under the lock means release/stop never resume a connection that
+ * is not in hung[] yet. */
+static enum MHD_Result hang(struct test_receiver *r, struct request *req,
+                            struct MHD_Connection *conn)
+{
+    bool parked = false;
+
+    pthread_mutex_lock(&r->lock);
+    if (!r->stopping && r->n_hung < HUNG_MAX) {
+        req->phase = REQ_HUNG;
+        req->conn = conn;
+        r->hung[r->n_hung++] = req;
+        MHD_suspend_connection(conn);
+        parked = true;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return parked ? MHD_YES : reset(conn);
+}
+
+/* Resumes every hung connection; each is then closed unanswered.  With the lock. */
+static size_t release_locked(struct test_receiver *r)
+{
+    size_t n = r->n_hung;
+
+    for (size_t i = 0; i < r->n_hung; i++) {
+        r->hung[i]->phase = REQ_RELEASED;
+        MHD_resume_connection(r->hung[i]->conn);
+    }
+    r->n_hung = 0;
+    return n;
 }
 
 /* Appends a chunk, keeping one byte for the NUL; past BODY_MAX it only counts. */
@@ -230,39 +385,73 @@ static void append(struct request *req, const char *data, size_t size)
     req->body[req->len] = '\0';
 }
 
+static struct request *new_request(struct test_receiver *r)
+{
+    struct request *req = calloc(1, sizeof(*req));
+    size_t now, max;
+
+    if (req == NULL)
+        return NULL;
+    req->arrived_ms = test_monotonic_ms();
+    now = atomic_fetch_add(&r->active, 1) + 1;
+    max = atomic_load(&r->max_active);
+    while (now > max && !atomic_compare_exchange_weak(&r->max_active, &max, now))
+        ;
+    return req;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
 {
+    static const struct planned too_large = {.action = TEST_ANSWER, .status = 413};
     struct test_receiver *r = cls;
     struct request *req = *con_cls;
+    struct test_delivery got = {0};
+    struct planned a;
 
     (void)version;
-    if (req == NULL) {
-        req = calloc(1, sizeof(*req));
-        *con_cls = req;
-        return req ? MHD_YES : MHD_NO;
+    if (req == NULL) { /* headers only: the body (if any) comes next */
+        *con_cls = new_request(r);
+        return *con_cls ? MHD_YES : MHD_NO;
     }
+    if (req->phase == REQ_RELEASED)
+        return MHD_NO;
     if (*upload_data_size != 0) {
         append(req, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (req->too_big)
-        return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "{\"error\":\"too large\"}");
-    record(r, conn, url, method, req);
-    return reply(conn, (unsigned)atomic_load(&r->status), received_body);
+        return reply(conn, &too_large, "{\"error\":\"too large\"}");
+    copy_header(conn, "X-Request-ID", got.request_id, sizeof(got.request_id));
+    pthread_mutex_lock(&r->lock);
+    a = take_answer(r, req->body, got.request_id, &got.planned);
+    pthread_mutex_unlock(&r->lock);
+    got.action = a.action;
+    got.status = a.action == TEST_ANSWER ? a.status : 0;
+    record(r, conn, url, method, req, &got);
+    switch (a.action) {
+    case TEST_HANG:
+        return hang(r, req, conn);
+    case TEST_RESET:
+        return reset(conn);
+    case TEST_ANSWER:
+    default:
+        return reply(conn, &a, received_body);
+    }
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
+    struct test_receiver *r = cls;
     struct request *req = *con_cls;
 
-    (void)cls;
     (void)conn;
     (void)toe;
     if (req != NULL) {
+        atomic_fetch_sub(&r->active, 1);
         free(req->body);
         free(req);
         *con_cls = NULL;
@@ -278,14 +467,17 @@ struct test_receiver *test_receiver_start(const char *secret)
     if (r == NULL)
         return NULL;
     pthread_mutex_init(&r->lock, NULL);
-    atomic_init(&r->status, 200);
+    atomic_init(&r->active, 0);
+    atomic_init(&r->max_active, 0);
+    r->dflt = (struct planned){.action = TEST_ANSWER, .status = 200};
     if (secret != NULL && (r->secret = strdup(secret)) == NULL)
         goto fail;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    r->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-                                 NULL, handle, r, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+    r->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                                     MHD_ALLOW_SUSPEND_RESUME,
+                                 0, NULL, NULL, handle, r, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                                 NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                 MHD_OPTION_NOTIFY_COMPLETED, completed, r, MHD_OPTION_END);
     if (r->daemon == NULL)
         goto fail;
     info = MHD_get_daemon_info(r->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -309,17 +501,94 @@ uint16_t test_receiver_port(const struct test_receiver *r)
 
 void test_receiver_set_status(struct test_receiver *r, int status)
 {
-    atomic_store(&r->status, status);
+    const struct test_answer a = {.action = TEST_ANSWER, .status = status};
+
+    test_receiver_set_default(r, &a);
+}
+
+int test_receiver_set_default(struct test_receiver *r, const struct test_answer *answer)
+{
+    struct planned p;
+
+    if (!to_planned(answer, &p))
+        return -1;
+    p.match[0] = '\0'; /* the default answers everything */
+    pthread_mutex_lock(&r->lock);
+    r->dflt = p;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+int test_receiver_plan(struct test_receiver *r, const struct test_answer *answers, size_t n)
+{
+    struct planned p[TEST_PLAN_MAX];
+    int rc = -1;
+
+    if (n > TEST_PLAN_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!to_planned(&answers[i], &p[i]))
+            return -1;
+    pthread_mutex_lock(&r->lock);
+    if (n <= TEST_PLAN_MAX - r->n_plan) {
+        memcpy(&r->plan[r->n_plan], p, n * sizeof(p[0]));
+        r->n_plan += n;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* The lock is not const; these only read under it. */
+#define LOCKED_READ(r, expr)                                                    \
+    do {                                                                        \
+        struct test_receiver *m_ = (struct test_receiver *)(r);                 \
+        pthread_mutex_lock(&m_->lock);                                          \
+        n = (expr);                                                             \
+        pthread_mutex_unlock(&m_->lock);                                        \
+    } while (0)
+
+size_t test_receiver_plan_left(const struct test_receiver *r)
+{
+    size_t n;
+
+    LOCKED_READ(r, m_->n_plan);
+    return n;
 }
 
 size_t test_receiver_count(const struct test_receiver *r)
 {
-    struct test_receiver *m = (struct test_receiver *)r; /* the lock is not const */
     size_t n;
 
-    pthread_mutex_lock(&m->lock);
-    n = m->n;
-    pthread_mutex_unlock(&m->lock);
+    LOCKED_READ(r, m_->n);
+    return n;
+}
+
+size_t test_receiver_hung(const struct test_receiver *r)
+{
+    size_t n;
+
+    LOCKED_READ(r, m_->n_hung);
+    return n;
+}
+
+size_t test_receiver_active(const struct test_receiver *r)
+{
+    return atomic_load(&((struct test_receiver *)r)->active);
+}
+
+size_t test_receiver_max_active(const struct test_receiver *r)
+{
+    return atomic_load(&((struct test_receiver *)r)->max_active);
+}
+
+size_t test_receiver_release_hung(struct test_receiver *r)
+{
+    size_t n;
+
+    pthread_mutex_lock(&r->lock);
+    n = release_locked(r);
+    pthread_mutex_unlock(&r->lock);
     return n;
 }
 
@@ -353,6 +622,10 @@ void test_receiver_stop(struct test_receiver *r)
 
     if (r == NULL)
         return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true; /* nothing hangs from now on: MHD must resume all first */
+    release_locked(r);
+    pthread_mutex_unlock(&r->lock);
     MHD_stop_daemon(r->daemon);
     for (i = 0; i < r->n; i++)
         free(r->deliveries[i].body);
