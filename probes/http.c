@@ -95,7 +95,13 @@ static void record_timings(struct tocsin_probe_op *op)
     int64_t hop_offset = (int64_t)((op->hop_start_ns - op->start_ns) / 1000000u);
 
     t->connect_ms = connect >= 0 ? connect : t->connect_ms;
-    t->tls_ms = (app >= 0 && connect >= 0) ? app - connect : t->tls_ms;
+    if (app >= 0 && connect >= 0) {
+        curl_off_t app_us = 0, connect_us = 0;
+        curl_easy_getinfo(op->req.easy, CURLINFO_APPCONNECT_TIME_T, &app_us);
+        curl_easy_getinfo(op->req.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+        /* Rounded up: a handshake that happened never reads as 0 ms. */
+        t->tls_ms = (int64_t)((app_us - connect_us + 999) / 1000);
+    }
     if (first >= 0)
         t->first_byte_ms = hop_offset + first;
 }
@@ -144,7 +150,7 @@ static void finish(struct tocsin_probe_op *op)
     free(op->body);
     op->url = op->first_host = op->proxy = op->body = NULL;
     r->timings.dns_ms = op->dns_ms;
-    r->timings.total_ms = tocsin_elapsed_ms(op->start_ns);
+    r->timings.total_ms = tocsin_elapsed_ms_ceil(op->start_ns);
     if (r->error_kind == TOCSIN_ERR_TIMEOUT)
         r->timings.total_ms = (int64_t)op->monitor->timeout_ms;
     r->response_time_ms = r->timings.total_ms;

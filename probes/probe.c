@@ -17,3 +17,8 @@ int64_t tocsin_elapsed_ms(uint64_t start_ns)
 {
     return (int64_t)((uv_hrtime() - start_ns) / 1000000u);
 }
+
+int64_t tocsin_elapsed_ms_ceil(uint64_t start_ns)
+{
+    return (int64_t)((uv_hrtime() - start_ns + 999999u) / 1000000u);
+}

@@ -42,7 +42,7 @@ struct tocsin_probe_op {
     enum phase phase;
     uint64_t start_ns;
     int64_t dns_ms;
-    int64_t tls_start_ms;
+    uint64_t tls_start_ns;
     int64_t total_ms;           /* frozen once read, so `slow` and the result agree; -1 */
     int open_handles;
     bool tcp_open;
@@ -79,7 +79,7 @@ static void on_tcp_closed(uv_handle_t *handle)
 static int64_t total_ms(struct tocsin_probe_op *op)
 {
     if (op->total_ms < 0)
-        op->total_ms = tocsin_elapsed_ms(op->start_ns);
+        op->total_ms = tocsin_elapsed_ms_ceil(op->start_ns);
     return op->total_ms;
 }
 
@@ -386,7 +386,8 @@ static void on_handshake(struct tocsin_tls *tls, int status, const char *message
         fail_reset(op); /* before tls_ms is set: the handshake never completed */
     else if (status < 0)
         tocsin_result_fail(&op->result, TOCSIN_ERR_TLS, "TLS: %s", message);
-    op->result.timings.tls_ms = tocsin_elapsed_ms(op->start_ns) - op->tls_start_ms;
+    /* Rounded up: a handshake that happened never reads as 0 ms. */
+    op->result.timings.tls_ms = tocsin_elapsed_ms_ceil(op->tls_start_ns);
     if (status < 0 || !check_cert(op)) {
         finish(op);
         return;
@@ -400,7 +401,7 @@ static void start_tls(struct tocsin_probe_op *op)
     int rc;
 
     op->phase = PHASE_TLS;
-    op->tls_start_ms = tocsin_elapsed_ms(op->start_ns);
+    op->tls_start_ns = uv_hrtime();
     rc = tocsin_tls_new(&op->monitor->tls, op->monitor->host, op, &op->tls, err, sizeof(err));
     if (rc < 0) {
         tocsin_result_fail(&op->result, TOCSIN_ERR_INTERNAL, "TLS: %s", err);

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tocsin/engine.h"
 #include "tocsin/log.h"
 #include "tocsin/monitor.h"
+#include "tocsin/outbox_cmd.h"
 #include "tocsin/sched.h"
 #include "tocsin/store.h"
 
@@ -25,6 +27,7 @@ struct tocsin_agent {
     struct tocsin_sched *sched;
     struct tocsin_sender *sender;
     struct tocsin_store *store;          /* NULL when state_dir cannot be opened */
+    int state_lock;                      /* held while running: one agent per state_dir */
     struct tocsin_resolver *webhook_dns; /* unbound, so webhooks never use a region's vantage */
     struct tocsin_monitor_state *states;
     struct tocsin_alert *decided;        /* alerts of one result, sent after logging it */
@@ -185,6 +188,7 @@ int tocsin_agent_new(uv_loop_t *loop, const struct tocsin_config *config,
     a->loop = loop;
     a->config = config;
     a->options = *options;
+    a->state_lock = -1;
     rc = init_states(a);
     if (rc == 0)
         rc = tocsin_engine_init(&a->engine, loop, config);
@@ -193,8 +197,17 @@ int tocsin_agent_new(uv_loop_t *loop, const struct tocsin_config *config,
         free(a);
         return rc;
     }
-    open_store(a);
-    rc = tocsin_resolver_new(loop, NULL, &a->webhook_dns);
+    rc = a->state_lock = tocsin_state_lock(config->agent.state_dir);
+    if (rc == -EBUSY)
+        tocsin_error("another tocsin agent runs on this state_dir", "state_dir",
+                     config->agent.state_dir);
+    else if (rc < 0)
+        tocsin_error("cannot lock the state_dir", "state_dir", config->agent.state_dir, "error",
+                     strerror(-rc));
+    if (rc >= 0) {
+        open_store(a);
+        rc = tocsin_resolver_new(loop, NULL, &a->webhook_dns);
+    }
     if (rc == 0)
         rc = tocsin_sender_new(loop, config, a->webhook_dns, a->store, &a->sender);
     if (rc == 0)
@@ -230,6 +243,8 @@ static void part_stopped(struct tocsin_agent *a)
     if (--a->open_parts > 0)
         return;
     free_states(a);
+    if (a->state_lock >= 0)
+        close(a->state_lock);
     if (a->on_stopped)
         a->on_stopped(a->on_stopped_data);
     free(a);

@@ -14,6 +14,8 @@
 #include "tocsin/json.h"
 #include "tocsin/log.h"
 #include "tocsin/oneshot.h"
+#include "tocsin/outbox_cmd.h"
+#include "tocsin/test_webhook.h"
 
 #define DEFAULT_CONFIG "/etc/tocsin/tocsin.yaml"
 
@@ -26,6 +28,8 @@ static const char usage_main[] =
     "  run           run the agent until SIGTERM/SIGINT\n"
     "  check-config  validate the configuration and exit (2 on errors)\n"
     "  probe         run checks once and print their results\n"
+    "  outbox        list, retry or purge undelivered alerts\n"
+    "  test-webhook  send a test alert to one webhook\n"
     "  version       print the version\n"
     "\n"
     "Run 'tocsin COMMAND --help' for a command's options.\n";
@@ -59,6 +63,31 @@ static const char usage_probe[] =
     "  -j, --json         one JSON object per line instead of a table\n"
     "  -r, --region R     only checks from region R\n"
     "  -h, --help         this help\n";
+
+static const char usage_test_webhook[] =
+    "usage: tocsin test-webhook [-c FILE] NAME\n"
+    "\n"
+    "Sends a test alert to the webhook NAME in its format and signing, once, and\n"
+    "prints the status code, latency and the start of the answer; for pagerduty\n"
+    "and alertmanager a trigger then a resolve.  Exit 0 when answered 2xx.\n"
+    "\n"
+    "  -c, --config FILE  configuration file\n"
+    "  -h, --help         this help\n";
+
+static const char usage_outbox[] =
+    "usage: tocsin outbox list  [-c FILE]\n"
+    "       tocsin outbox retry [-c FILE] (ID | --webhook NAME | --all)\n"
+    "       tocsin outbox purge [-c FILE] (ID | --webhook NAME | --all)\n"
+    "\n"
+    "Lists the deliveries of the outbox in state_dir that no receiver has\n"
+    "acknowledged yet (pending and dead letters), queues dead letters again, or\n"
+    "deletes them.  retry and purge need the agent stopped; run as root, the\n"
+    "command acts as the owner of state_dir.\n"
+    "\n"
+    "  -c, --config FILE   configuration file (for state_dir)\n"
+    "  -w, --webhook NAME  only the dead letters of this webhook\n"
+    "  -a, --all           every dead letter\n"
+    "  -h, --help          this help\n";
 
 struct cli {
     const char *config;
@@ -247,6 +276,91 @@ static int cmd_probe(int argc, char **argv)
     return code;
 }
 
+static int cmd_test_webhook(int argc, char **argv)
+{
+    struct cli cli = {.json = false};
+    struct tocsin_config *config;
+    int code = EXIT_OK;
+
+    /* probe_opts: the webhook name is a positional argument, as probe's ids. */
+    if (parse_options(argc, argv, usage_test_webhook, true, &cli, &code) < 0)
+        return code;
+    if (optind + 1 != argc || cli.json || cli.region) {
+        fputs(usage_test_webhook, stderr);
+        return EXIT_CONFIG;
+    }
+    if (load(cli.config, &config) < 0)
+        return EXIT_CONFIG;
+    tocsin_log_setup(TOCSIN_LOG_ERROR, config->agent.log_format);
+    code = tocsin_test_webhook(config, argv[optind]);
+    tocsin_config_free(config);
+    return code;
+}
+
+/* Parses the selection of retry/purge: one id, --webhook NAME or --all. */
+static int parse_selection(int argc, char **argv, struct cli *cli, int64_t *id, const char **webhook)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"webhook", required_argument, NULL, 'w'},
+        {"all", no_argument, NULL, 'a'},          {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool all = false;
+    char *end;
+    int c;
+
+    cli->config = DEFAULT_CONFIG;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:w:ah", options, NULL)) != -1) {
+        if (c == 'c')
+            cli->config = optarg;
+        else if (c == 'w')
+            *webhook = optarg;
+        else if (c == 'a')
+            all = true;
+        else
+            return c == 'h' ? 1 : -1;
+    }
+    if (optind + 1 == argc && !all && *webhook == NULL) {
+        *id = strtoll(argv[optind], &end, 10);
+        return *end == '\0' && *id > 0 ? 0 : -1;
+    }
+    return optind == argc && (all || *webhook) ? 0 : -1;
+}
+
+static int cmd_outbox(int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : "";
+    enum tocsin_outbox_action action = TOCSIN_OUTBOX_LIST;
+    struct cli cli = {.json = false};
+    struct tocsin_config *config;
+    const char *webhook = NULL;
+    int64_t id = 0;
+    int code = EXIT_OK, rc;
+
+    if (strcmp(sub, "list") == 0) {
+        if (parse_options(argc - 1, argv + 1, usage_outbox, false, &cli, &code) < 0)
+            return code;
+    } else if (strcmp(sub, "retry") == 0 || strcmp(sub, "purge") == 0) {
+        action = sub[0] == 'r' ? TOCSIN_OUTBOX_RETRY : TOCSIN_OUTBOX_PURGE;
+        rc = parse_selection(argc - 1, argv + 1, &cli, &id, &webhook);
+        if (rc != 0) {
+            fputs(usage_outbox, rc > 0 ? stdout : stderr);
+            return rc > 0 ? EXIT_OK : EXIT_CONFIG;
+        }
+    } else {
+        bool help = strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0;
+        fputs(usage_outbox, help ? stdout : stderr);
+        return help ? EXIT_OK : EXIT_CONFIG;
+    }
+    if (load(cli.config, &config) < 0)
+        return EXIT_CONFIG;
+    tocsin_log_setup(TOCSIN_LOG_WARN, config->agent.log_format);
+    code = tocsin_outbox_cmd(config, action, id, webhook);
+    tocsin_config_free(config);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -275,6 +389,10 @@ int main(int argc, char **argv)
         code = cmd_check_config(argc - 1, argv + 1);
     else if (strcmp(cmd, "probe") == 0)
         code = cmd_probe(argc - 1, argv + 1);
+    else if (strcmp(cmd, "test-webhook") == 0)
+        code = cmd_test_webhook(argc - 1, argv + 1);
+    else if (strcmp(cmd, "outbox") == 0)
+        code = cmd_outbox(argc - 1, argv + 1);
     else {
         fprintf(stderr, "tocsin: unknown command '%s'\n\n%s", cmd, usage_main);
         code = EXIT_CONFIG;

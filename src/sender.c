@@ -26,6 +26,7 @@
 #define MAX_DELAY_MS (3600u * 1000u)
 #define RATE_RING_MAX 65536u
 #define STORE_RETRY_MS 5000u
+#define SUPERSEDED "superseded: a later alert of this monitor was delivered"
 
 enum phase {
     PHASE_STORING, /* waiting for the outbox commit: nothing is sent before it */
@@ -46,6 +47,8 @@ struct delivery {
     bool stored;                  /* the outbox has this row */
     bool store_failed;            /* commit failed: held in memory, retried */
     bool store_busy;              /* an insert is on its way */
+    bool superseded;              /* dead, and a later alert of its monitor was delivered:
+                                   * stale, never re-sent on its own (outbox retry may) */
     int cycle_attempts;           /* attempts since queued or revived */
     uint64_t due;                 /* uv_now() ms */
     char *host;
@@ -303,7 +306,8 @@ static void revive_dead(struct webhook_queue *q)
     int64_t now = wall_ms();
 
     for (struct delivery *d = q->head; d; d = d->next) {
-        if (d->phase != PHASE_DEAD || now - d->row.created_ms > (int64_t)q->conf->max_age_ms)
+        if (d->phase != PHASE_DEAD || d->superseded ||
+            now - d->row.created_ms > (int64_t)q->conf->max_age_ms)
             continue;
         d->phase = PHASE_WAITING;
         d->cycle_attempts = 0;
@@ -332,6 +336,16 @@ static void delivered(struct delivery *d, long status)
     d->row.state = TOCSIN_OUTBOX_DELIVERED;
     set_error(d, NULL);
     store_update(d);
+    /* Earlier dead letters of this monitor are stale now: re-sending an incident
+     * after its recovery went through would show the monitor DOWN again. */
+    for (struct delivery *e = d->prev; e; e = e->prev) {
+        if (e->phase != PHASE_DEAD || e->superseded || strcmp(e->row.monitor, d->row.monitor) != 0)
+            continue;
+        /* Said in last_error so the outbox remembers it across a restart. */
+        e->superseded = true;
+        set_error(e, SUPERSEDED);
+        store_update(e);
+    }
     revive_dead(q);
     /* An insert still on its way needs d; on_stored frees it then. */
     if (!d->store_busy)
@@ -445,8 +459,8 @@ static int build_headers(struct delivery *d)
     for (size_t i = 0; rc == 0 && i < w->headers.n; i++)
         rc = append_header(&d->headers, w->headers.items[i].name, w->headers.items[i].value);
     if (rc == 0)
-        rc = d->queue->format->sign(w, d->row.request_id, d->row.body, d->row.body_len,
-                                    &signed_headers);
+        rc = tocsin_format_sign(d->queue->format, w, d->row.request_id, wall_ms() / 1000,
+                                d->row.body, d->row.body_len, &signed_headers);
     for (size_t i = 0; rc == 0 && i < signed_headers.n; i++)
         rc = append_header(&d->headers, signed_headers.items[i].name, signed_headers.items[i].value);
     return rc;
@@ -641,8 +655,13 @@ static uint64_t next_wake(const struct webhook_queue *q)
 {
     uint64_t wake = UINT64_MAX;
 
+    /* What only a finishing attempt can unblock (16 in flight, or an earlier
+     * delivery of the same monitor) is pumped by on_done; counting its past
+     * `due` here would re-arm the timer at 0 for ever and spin the loop. */
+    if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK)
+        return UINT64_MAX;
     for (const struct delivery *d = q->head; d; d = d->next)
-        if (d->phase == PHASE_WAITING && d->due < wake)
+        if (d->phase == PHASE_WAITING && d->due < wake && !behind_same_monitor(d))
             wake = d->due;
     if (wake != UINT64_MAX && q->paused_until > wake)
         wake = q->paused_until;
@@ -784,6 +803,8 @@ static void resume_rows(struct tocsin_sender *s, struct tocsin_outbox_row *rows,
         memset(row, 0, sizeof(*row));
         d->stored = true;
         d->phase = d->row.state == TOCSIN_OUTBOX_DEAD ? PHASE_DEAD : PHASE_WAITING;
+        d->superseded = d->phase == PHASE_DEAD && d->row.last_error &&
+                        strcmp(d->row.last_error, SUPERSEDED) == 0;
         d->due = uv_now(s->loop);
         if (d->phase == PHASE_DEAD)
             s->stats.dead_now++;

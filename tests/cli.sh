@@ -205,6 +205,40 @@ else
     fail "probe --json output: $out"
 fi
 
+# ---- outbox --------------------------------------------------------------------
+
+# A webhook nobody listens on, no retries: the incident becomes a dead letter.
+hook_port=$(closed_port)
+cat >"$tmp/outbox.yaml" <<EOF
+agent: {region: cli, state_dir: $tmp/state}
+webhooks:
+  - {name: nobody, url: "http://127.0.0.1:$hook_port/hook", secret: s, retries: 0}
+defaults: {interval: 200ms, timeout: 100ms}
+monitors:
+  - {id: down, type: tcp, host: 127.0.0.1, port: $down_port}
+EOF
+timeout -s INT 4 "$tocsin" run -c "$tmp/outbox.yaml" 2>"$tmp/run.log" || true
+if grep -q "kept as a dead letter" "$tmp/run.log"; then
+    pass "run keeps an undeliverable alert as a dead letter"
+else
+    fail "no dead letter in the agent's log: $(tail -3 "$tmp/run.log")"
+fi
+expect_rc 0 "outbox list" -- outbox list -c "$tmp/outbox.yaml"
+if grep -Eq "nobody +down +incident +dead +1 " <<<"$out"; then
+    pass "outbox list shows the dead incident"
+else
+    fail "outbox list: $out"
+fi
+expect_rc 0 "outbox retry --all" -- outbox retry -c "$tmp/outbox.yaml" --all
+expect_rc 0 "outbox list after retry" -- outbox list -c "$tmp/outbox.yaml"
+if grep -Eq "nobody +down +incident +pending +0 " <<<"$out"; then
+    pass "retry makes it pending again"
+else
+    fail "outbox list after retry: $out"
+fi
+expect_rc 1 "outbox purge of a row that is not dead" -- outbox purge -c "$tmp/outbox.yaml" 1
+expect_rc 2 "outbox retry without a selection" -- outbox retry -c "$tmp/outbox.yaml"
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed" >&2
     exit 1

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every webhook fixture must survive JSON.stringify(JSON.parse(body)) unchanged and
-# carry a signature the StatusPageOne seed's own Node.js validator accepts.
+# Every webhook fixture of every format must survive JSON.stringify(JSON.parse(body))
+# unchanged, and the signatures stored beside it (NAME.sig, NAME.headers) must pass
+# each vendor's own Node.js validator and the Standard Webhooks spec (plus the
+# `standardwebhooks` npm package when it can be required, e.g. via NODE_PATH).
 # Usage: node_fixtures.sh <tocsin-binary> <source-dir>   (the binary is unused)
 set -euo pipefail
 

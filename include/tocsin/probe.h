@@ -42,4 +42,8 @@ const struct tocsin_probe_kind *tocsin_probe_kind_of(enum tocsin_probe_type type
 /* Milliseconds since START (uv_hrtime nanoseconds), rounded down. */
 int64_t tocsin_elapsed_ms(uint64_t start_ns);
 
+/* The same, rounded up: for a check's total, so it is never below a phase
+ * that was itself rounded up (a TLS handshake never reads as 0 ms). */
+int64_t tocsin_elapsed_ms_ceil(uint64_t start_ns);
+
 #endif

@@ -46,6 +46,7 @@ struct tocsin_delivery_report {
     bool will_retry;
     int64_t retry_in_ms;     /* when will_retry */
     const char *error;       /* human reason when not delivered */
+    const char *response;    /* the first bytes of the answer's body (at most 256), "" if none */
 };
 typedef void (*tocsin_delivery_cb)(void *data, const struct tocsin_delivery_report *report);
 

@@ -112,25 +112,13 @@ static int spo_build_body(const struct tocsin_alert *alert,
     return rc;
 }
 
+/* One signature per secret while rotating: the newest under the seed's header,
+ * older ones under X-StatusPageOne-Signature-2... (docs/decisions.md, Formats). */
 static int spo_sign(const struct tocsin_webhook_conf *webhook, const char *request_id,
                     const char *body, size_t len, struct tocsin_format_headers *out)
 {
-    struct tocsin_header *h;
-    char hex[65];
-    int rc;
-
     (void)request_id;
-    if (webhook->signing != TOCSIN_SIGNING_DEFAULT || webhook->secret == NULL)
-        return 0;
-    if (out->n >= TOCSIN_FORMAT_HEADERS_MAX)
-        return -ENOBUFS;
-    rc = tocsin_hmac_sha256_hex(webhook->secret, strlen(webhook->secret), body, len, hex);
-    if (rc)
-        return rc;
-    h = &out->items[out->n++];
-    snprintf(h->name, sizeof(h->name), "%s", SIGNATURE_HEADER);
-    snprintf(h->value, sizeof(h->value), "sha256=%s", hex);
-    return 0;
+    return tocsin_format_hex_signatures(webhook, SIGNATURE_HEADER, "sha256=", body, len, out);
 }
 
 const struct tocsin_format tocsin_format_statuspageone = {

@@ -1,0 +1,1292 @@
+/* The webhook sender (src/sender.c) against a loopback receiver that answers
+ * per plan (tests/support/receiver.c): retries and their gaps, Retry-After in
+ * both forms, 429 pausing the webhook, redirects not followed, dead letters and
+ * their revival, the sliding-window rate limit, order per monitor, at most 16
+ * in flight, timeouts, and the outbox surviving a clean restart and a kill -9
+ * under the original request ids (DESIGN §5).
+ *
+ * Everything runs for real: a libuv loop in this thread, tocsin_sender with its
+ * own curl multi, a c-ares resolver, the SQLite store thread, and the receiver
+ * on its own libmicrohttpd thread.  Configuration and alerts are built in C.
+ *
+ * Each scenario is a "step" function driven by a 10 ms uv_timer.  Steps never
+ * use cmocka assertions (a longjmp out of uv_run would leave the loop half-run):
+ * they record what went wrong and stop; the test asserts once the loop is over
+ * and uv_loop_close() returned 0.  Every wait is bounded by DEADLINE_MS.
+ *
+ * Timing checks only ever bound from below, with slack, and compare gaps that
+ * differ by far more than the jitter (±20%): a slow machine or valgrind makes
+ * things later, never earlier, so no check here fails on timing noise. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <ares.h>
+#include <curl/curl.h>
+#include <uv.h>
+
+#include "receiver.h"
+#include "tocsin/alert.h"
+#include "tocsin/config.h"
+#include "tocsin/log.h"
+#include "tocsin/resolver.h"
+#include "tocsin/sender.h"
+#include "tocsin/store.h"
+
+#define SECRET "sender-test-secret"
+#define HOOK_PATH "/hook"
+#define TICK_MS 10
+#define DEADLINE_MS 60000 /* generous: valgrind is slow */
+#define SLACK_MS 50       /* loop time vs. real time, and ms rounding on both clocks */
+#define SETTLE_MS 400     /* after the last expected attempt: long enough to see an extra one */
+#define MONITORS 64
+#define REPORTS_MAX 256
+#define ARRIVALS_MAX 256
+#define DAY_MS (24u * 3600u * 1000u)
+#define WATCHDOG_S 240    /* per test: a loop that spins never reaches DEADLINE_MS */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* A copy of one tocsin_delivery_report (its strings die with the callback). */
+struct report_copy {
+    char request_id[40];
+    char monitor[16];
+    int attempt;
+    long status;
+    bool delivered;
+    bool will_retry;
+    int64_t retry_in_ms;
+    char error[200];
+};
+
+struct harness;
+/* One tick of a scenario; returns true when it is over. */
+typedef bool (*step_fn)(struct harness *h);
+
+struct harness {
+    uv_loop_t loop;
+    bool loop_open;
+    uv_timer_t tick;
+    char dir[64];                 /* state_dir of the store */
+    struct test_receiver *rx;
+    /* the configuration the sender reads (it keeps pointers into it) */
+    char url[128];
+    char *secrets[1];
+    struct tocsin_webhook_conf hook;
+    char ids[MONITORS][8];
+    struct tocsin_monitor_conf monitors[MONITORS];
+    struct tocsin_config config;
+    /* one run of a loop */
+    struct tocsin_resolver *resolver;
+    struct tocsin_store *store;
+    struct tocsin_sender *sender;
+    uint64_t drain_ms;
+    bool stopping;
+    bool closed;                  /* sender, resolver and store all gone */
+    step_fn step;
+    int phase;
+    uint64_t deadline;            /* uv_now() ms */
+    uint64_t mark;                /* uv_now() ms a step waits for */
+    char failure[256];            /* empty when all went well */
+    struct report_copy reports[REPORTS_MAX];
+    size_t n_reports;
+    size_t max_in_flight;         /* stats.in_flight, sampled every tick */
+    struct tocsin_sender_stats seen;  /* a snapshot a step took */
+    struct tocsin_sender_stats final; /* stats just before closing */
+    const void *scenario;         /* a table row */
+    pid_t child;                  /* the crash test's sender, until reaped */
+};
+
+/* ---- harness ------------------------------------------------------------ */
+
+static bool give_up(struct harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool give_up(struct harness *h, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (h->failure[0] != '\0')
+        return true; /* the first reason is the one that matters */
+    va_start(ap, fmt);
+    vsnprintf(h->failure, sizeof(h->failure), fmt, ap);
+    va_end(ap);
+    return true;
+}
+
+/* A webhook for the receiver, tuned so tests are quick: 200 ms backoff, no rate
+ * limit to speak of; scenarios change what they test. */
+static void configure(struct harness *h, uint16_t port)
+{
+    snprintf(h->url, sizeof(h->url), "http://127.0.0.1:%u" HOOK_PATH, (unsigned)port);
+    h->secrets[0] = SECRET;
+    h->hook = (struct tocsin_webhook_conf){
+        .name = "hook",
+        .url = h->url,
+        .format = "statuspageone",
+        .secret = SECRET,
+        .secrets = h->secrets,
+        .n_secrets = 1,
+        .signing = TOCSIN_SIGNING_DEFAULT,
+        .events = TOCSIN_EVENT_INCIDENT | TOCSIN_EVENT_RECOVERY,
+        .method = "POST",
+        .timeout_ms = 10000,
+        .connect_timeout_ms = 2000,
+        .rate_limit = 1000,
+        .rate_period_ms = 1000,
+        .retries = 3,
+        .retry_backoff_ms = 200,
+        .max_age_ms = DAY_MS,
+    };
+    for (size_t i = 0; i < MONITORS; i++) {
+        snprintf(h->ids[i], sizeof(h->ids[i]), "m%02zu", i);
+        h->monitors[i] = (struct tocsin_monitor_conf){
+            .id = h->ids[i],
+            .name = h->ids[i],
+            .type = TOCSIN_PROBE_HTTP,
+            .url = "http://service.invalid/health",
+            .method = "GET",
+        };
+    }
+    h->config = (struct tocsin_config){
+        .agent = {.region = "test", .state_dir = h->dir, .max_concurrency = 100},
+        .webhooks = &h->hook,
+        .n_webhooks = 1,
+        .monitors = h->monitors,
+        .n_monitors = MONITORS,
+    };
+}
+
+/* Called with the receiver already started (or NULL: the test starts it). */
+static struct harness *harness_new(struct test_receiver *rx, const void *scenario)
+{
+    struct harness *h = calloc(1, sizeof(*h));
+
+    if (h == NULL)
+        return NULL;
+    snprintf(h->dir, sizeof(h->dir), "/tmp/tocsin-snd-XXXXXX");
+    if (mkdtemp(h->dir) == NULL) {
+        free(h);
+        return NULL;
+    }
+    h->rx = rx;
+    h->scenario = scenario;
+    if (rx != NULL)
+        configure(h, test_receiver_port(rx));
+    return h;
+}
+
+/* A sender timer re-armed at 0 from its own callback keeps libuv inside its
+ * timer phase for ever, so no tick (and no DEADLINE_MS) ever runs again: only
+ * a signal can end such a test, with a message instead of ctest's timeout. */
+static void on_watchdog(int sig)
+{
+    static const char msg[] = "test_sender: watchdog: a test ran over " STR(WATCHDOG_S)
+                              " s (is the loop spinning?)\n";
+
+    (void)sig;
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+        _exit(1);
+    _exit(1);
+}
+
+static int setup(void **state)
+{
+    struct harness *h = harness_new(test_receiver_start(SECRET), *state);
+
+    alarm(WATCHDOG_S);
+
+    *state = h;
+    return h && h->rx ? 0 : -1;
+}
+
+/* For the crash test: the receiver starts after the fork, so the child is
+ * forked from a process with no other thread. */
+static int setup_no_receiver(void **state)
+{
+    alarm(WATCHDOG_S);
+    *state = harness_new(NULL, NULL);
+    return *state ? 0 : -1;
+}
+
+static void on_store_closed(void *data)
+{
+    struct harness *h = data;
+
+    h->store = NULL;
+    h->closed = true;
+}
+
+/* The store closes last: it commits the sender's final updates. */
+static void on_sender_closed(void *data)
+{
+    struct harness *h = data;
+
+    h->sender = NULL;
+    if (h->resolver)
+        tocsin_resolver_close(h->resolver);
+    h->resolver = NULL;
+    if (h->store)
+        tocsin_store_close(h->store, on_store_closed, h);
+    else
+        on_store_closed(h);
+}
+
+static void stop_all(struct harness *h)
+{
+    if (h->stopping)
+        return;
+    h->stopping = true;
+    uv_close((uv_handle_t *)&h->tick, NULL);
+    if (h->sender) {
+        tocsin_sender_stats(h->sender, &h->final);
+        tocsin_sender_close(h->sender, h->drain_ms, on_sender_closed, h);
+    } else {
+        on_sender_closed(h);
+    }
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int teardown(void **state)
+{
+    struct harness *h = *state;
+
+    /* Only reached with a live loop when an assertion failed before uv_run. */
+    if (h->loop_open) {
+        stop_all(h);
+        uv_run(&h->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&h->loop);
+    }
+    if (h->child > 0) { /* an assertion failed while the crash test's child ran */
+        kill(h->child, SIGKILL);
+        waitpid(h->child, NULL, 0);
+    }
+    test_receiver_stop(h->rx);
+    remove_dir(h->dir);
+    free(h);
+    alarm(0);
+    return 0;
+}
+
+static void on_delivery(void *data, const struct tocsin_delivery_report *rep)
+{
+    struct harness *h = data;
+    struct report_copy *c;
+
+    if (h->n_reports >= REPORTS_MAX) {
+        give_up(h, "more than %d attempts reported", REPORTS_MAX);
+        return;
+    }
+    c = &h->reports[h->n_reports++];
+    snprintf(c->request_id, sizeof(c->request_id), "%s", rep->request_id);
+    snprintf(c->monitor, sizeof(c->monitor), "%s", rep->monitor);
+    snprintf(c->error, sizeof(c->error), "%s", rep->error ? rep->error : "");
+    c->attempt = rep->attempt;
+    c->status = rep->status_code;
+    c->delivered = rep->delivered;
+    c->will_retry = rep->will_retry;
+    c->retry_in_ms = rep->retry_in_ms;
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    struct harness *h = timer->data;
+    struct tocsin_sender_stats st;
+
+    if (h->stopping)
+        return;
+    tocsin_sender_stats(h->sender, &st);
+    if (st.in_flight > h->max_in_flight)
+        h->max_in_flight = st.in_flight;
+    if (h->failure[0] != '\0' || h->step(h)) {
+        stop_all(h);
+    } else if (uv_now(&h->loop) >= h->deadline) {
+        give_up(h, "deadline of %d ms passed in phase %d (%zu arrivals, %zu reports)",
+                DEADLINE_MS, h->phase, test_receiver_count(h->rx), h->n_reports);
+        stop_all(h);
+    }
+}
+
+/* A fresh loop with a resolver, the store when WITH_STORE, and a sender. */
+static void start(struct harness *h, bool with_store)
+{
+    char err[256] = "";
+
+    assert_int_equal(uv_loop_init(&h->loop), 0);
+    h->loop_open = true;
+    h->stopping = h->closed = false;
+    h->failure[0] = '\0';
+    h->n_reports = 0;
+    h->phase = 0;
+    h->max_in_flight = 0;
+    h->drain_ms = 100;
+    uv_timer_init(&h->loop, &h->tick);
+    h->tick.data = h;
+    if (with_store) {
+        int rc = tocsin_store_open(&h->loop, h->dir, &h->store, err, sizeof(err));
+        if (rc < 0)
+            fail_msg("tocsin_store_open: %d %s", rc, err);
+    }
+    assert_int_equal(tocsin_resolver_new(&h->loop, NULL, &h->resolver), 0);
+    assert_int_equal(tocsin_sender_new(&h->loop, &h->config, h->resolver, h->store, &h->sender),
+                     0);
+    tocsin_sender_on_delivery(h->sender, on_delivery, h);
+}
+
+/* Runs STEP until it says done, then closes everything and the loop. */
+static void run(struct harness *h, step_fn step)
+{
+    h->step = step;
+    h->deadline = uv_now(&h->loop) + DEADLINE_MS;
+    uv_timer_start(&h->tick, on_tick, TICK_MS, TICK_MS);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    assert_true(h->closed);
+    h->loop_open = false;
+    assert_int_equal(uv_loop_close(&h->loop), 0);
+    if (h->failure[0] != '\0')
+        fail_msg("%s", h->failure);
+}
+
+/* ---- alerts ------------------------------------------------------------- */
+
+static int send_alert(struct harness *h, size_t monitor, enum tocsin_notification type)
+{
+    bool incident = type == TOCSIN_NOTIFY_INCIDENT;
+    struct tocsin_alert a = {
+        .monitor = &h->monitors[monitor],
+        .region = "test",
+        .monitor_status = incident ? TOCSIN_STATUS_DOWN : TOCSIN_STATUS_UP,
+        .previous_status = incident ? TOCSIN_STATUS_UP : TOCSIN_STATUS_DOWN,
+        .consecutive_failures = incident ? 3 : 0,
+        .notification_level = 1,
+        .type = type,
+        .webhook = 0,
+        .regions_down = incident ? 1 : 0,
+        .regions_total = 1,
+        .incident_started = (int64_t)time(NULL),
+    };
+    int rc;
+
+    a.check_result.status = a.monitor_status;
+    a.check_result.timestamp = (int64_t)time(NULL);
+    a.check_result.response_time_ms = 12;
+    a.check_result.status_code = incident ? 503 : 200;
+    if (incident) {
+        a.check_result.error_kind = TOCSIN_ERR_STATUS;
+        snprintf(a.check_result.error_message, sizeof(a.check_result.error_message),
+                 "HTTP 503");
+    }
+    rc = tocsin_sender_send(h->sender, &a);
+    if (rc < 0)
+        give_up(h, "tocsin_sender_send(%s): %d", h->ids[monitor], rc);
+    return rc;
+}
+
+static struct tocsin_sender_stats stats(struct harness *h)
+{
+    struct tocsin_sender_stats st;
+
+    tocsin_sender_stats(h->sender, &st);
+    return st;
+}
+
+/* ---- what arrived --------------------------------------------------------- */
+
+struct arrival {
+    struct test_delivery d;
+    char monitor[16];  /* monitor.id of the body */
+    bool incident;     /* context.notification_type */
+};
+
+/* Copies every request the receiver saw, in the order it recorded them. */
+static size_t arrivals(struct harness *h, struct arrival *out, size_t max)
+{
+    size_t n = test_receiver_count(h->rx);
+    static const char key[] = "\"monitor\":{\"id\":\"";
+
+    assert_true(n <= max);
+    for (size_t i = 0; i < n; i++) {
+        const char *id, *end;
+        memset(&out[i], 0, sizeof(out[i]));
+        assert_int_equal(test_receiver_get(h->rx, i, &out[i].d), 0);
+        id = strstr(out[i].d.body, key);
+        if (id != NULL) {
+            id += sizeof(key) - 1;
+            end = strchr(id, '"');
+            snprintf(out[i].monitor, sizeof(out[i].monitor), "%.*s",
+                     end ? (int)(end - id) : 0, id);
+        }
+        out[i].incident = strstr(out[i].d.body, "\"notification_type\":\"incident\"") != NULL;
+    }
+    return n;
+}
+
+static void arrivals_free(struct arrival *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        test_delivery_free(&a[i].d);
+}
+
+static int by_arrival(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Every request: to the webhook's path, signed, with a request id. */
+static void assert_well_formed(const struct arrival *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(a[i].d.method, "POST");
+        assert_string_equal(a[i].d.path, HOOK_PATH);
+        assert_true(a[i].d.sig_ok_raw);
+        assert_true(a[i].d.sig_ok_seed);
+        assert_int_equal(strlen(a[i].d.request_id), 36);
+    }
+}
+
+/* ---- one alert, one plan: a table ------------------------------------------ */
+
+struct single_case {
+    const char *name;
+    struct test_answer plan[3];
+    int default_status;       /* after the plan; 0 = 200 */
+    int retries;
+    uint64_t backoff_ms;
+    uint64_t timeout_ms;      /* 0 = the harness's 10 s */
+    size_t attempts;          /* requests the receiver sees, and reports */
+    long statuses[4];         /* reported per attempt; 0 = no HTTP answer */
+    bool delivered;           /* the last attempt delivered; else a dead letter */
+    uint64_t min_gap_ms[3];   /* arrival i+1 at least this long after arrival i */
+    int64_t min_retry_in_ms;  /* every will_retry report says at least this */
+    bool growing;             /* doubling backoff: gap 2 longer than gap 1 */
+    const char *error_has;    /* the first report's error mentions it */
+};
+
+static const struct single_case single_cases[] = {
+    {
+        /* The issue's own check: three attempts, one request id, growing gaps. */
+        .name = "500_500_200_backoff_doubles",
+        .plan = {{.status = 500}, {.status = 500}},
+        .retries = 3, .backoff_ms = 200,
+        .attempts = 3, .statuses = {500, 500, 200}, .delivered = true,
+        .min_gap_ms = {160, 320}, .growing = true, .error_has = "500",
+    },
+    {
+        .name = "429_retry_after_seconds",
+        .plan = {{.status = 429, .retry_after = "1"}},
+        .retries = 3, .backoff_ms = 200,
+        .attempts = 2, .statuses = {429, 200}, .delivered = true,
+        .min_gap_ms = {1000}, .min_retry_in_ms = 1000, .error_has = "429",
+    },
+    {
+        /* ~2 s ahead: curl counts whole seconds, so at least 1 s. */
+        .name = "503_retry_after_http_date",
+        .plan = {{.status = 503, .retry_after_date_s = 2}},
+        .retries = 3, .backoff_ms = 200,
+        .attempts = 2, .statuses = {503, 200}, .delivered = true,
+        .min_gap_ms = {1000}, .min_retry_in_ms = 1000, .error_has = "503",
+    },
+    {
+        /* Not followed: the receiver never sees /moved; retried like a 5xx. */
+        .name = "302_not_followed_and_retried",
+        .plan = {{.status = 302, .location = "/moved"}},
+        .retries = 3, .backoff_ms = 200,
+        .attempts = 2, .statuses = {302, 200}, .delivered = true,
+        .min_gap_ms = {160}, .error_has = "/moved",
+    },
+    {
+        .name = "408_retried",
+        .plan = {{.status = 408}},
+        .retries = 3, .backoff_ms = 200,
+        .attempts = 2, .statuses = {408, 200}, .delivered = true,
+        .min_gap_ms = {160},
+    },
+    {
+        .name = "410_dead_at_once",
+        .plan = {{.status = 410}},
+        .retries = 3, .backoff_ms = 200,
+        .attempts = 1, .statuses = {410}, .delivered = false, .error_has = "410",
+    },
+    {
+        .name = "400_dead_at_once",
+        .plan = {{.status = 400}},
+        .retries = 3, .backoff_ms = 200,
+        .attempts = 1, .statuses = {400}, .delivered = false,
+    },
+    {
+        /* retries 2: the first attempt and two more, then a dead letter. */
+        .name = "retries_exhausted",
+        .default_status = 500,
+        .retries = 2, .backoff_ms = 150,
+        .attempts = 3, .statuses = {500, 500, 500}, .delivered = false,
+        .min_gap_ms = {120, 240}, .growing = true,
+    },
+    {
+        /* The webhook's timeout cuts a hung request: a network error, retried. */
+        .name = "hang_times_out_and_retries",
+        .plan = {{.action = TEST_HANG}},
+        .retries = 2, .backoff_ms = 200, .timeout_ms = 300,
+        .attempts = 2, .statuses = {0, 200}, .delivered = true,
+        .min_gap_ms = {300 + 160}, .error_has = "timed out",
+    },
+    {
+        .name = "reset_retried",
+        .plan = {{.action = TEST_RESET}},
+        .retries = 2, .backoff_ms = 200,
+        .attempts = 2, .statuses = {0, 200}, .delivered = true,
+        .min_gap_ms = {160},
+    },
+};
+
+static size_t plan_len(const struct single_case *c)
+{
+    size_t n = 0;
+
+    while (n < 3 && (c->plan[n].status != 0 || c->plan[n].action != TEST_ANSWER))
+        n++;
+    return n;
+}
+
+static bool step_single(struct harness *h)
+{
+    const struct report_copy *last = h->n_reports ? &h->reports[h->n_reports - 1] : NULL;
+
+    switch (h->phase) {
+    case 0:
+        send_alert(h, 0, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    case 1: /* until the outcome is final, then a while to see nothing else comes */
+        if (last && (last->delivered || !last->will_retry)) {
+            h->seen = stats(h);
+            h->mark = uv_now(&h->loop) + SETTLE_MS;
+            h->phase = 2;
+        }
+        return false;
+    default:
+        return uv_now(&h->loop) >= h->mark;
+    }
+}
+
+static void test_single(void **state)
+{
+    struct harness *h = *state;
+    const struct single_case *c = h->scenario;
+    static struct arrival a[ARRIVALS_MAX];
+    size_t n;
+
+    print_message("case %s\n", c->name);
+    h->hook.retries = c->retries;
+    h->hook.retry_backoff_ms = c->backoff_ms;
+    if (c->timeout_ms)
+        h->hook.timeout_ms = c->timeout_ms;
+    assert_int_equal(test_receiver_plan(h->rx, c->plan, plan_len(c)), 0);
+    test_receiver_set_status(h->rx, c->default_status ? c->default_status : 200);
+    start(h, false);
+    run(h, step_single);
+
+    /* The observer: one report per attempt, numbered, with the planned outcome. */
+    assert_int_equal(h->n_reports, c->attempts);
+    for (size_t i = 0; i < c->attempts; i++) {
+        const struct report_copy *r = &h->reports[i];
+        bool last = i + 1 == c->attempts;
+        assert_int_equal(r->attempt, (int)i + 1);
+        assert_int_equal(r->status, c->statuses[i]);
+        assert_string_equal(r->request_id, h->reports[0].request_id);
+        assert_int_equal(r->delivered, last && c->delivered);
+        assert_int_equal(r->will_retry, !last);
+        if (r->will_retry)
+            assert_true(r->retry_in_ms >= c->min_retry_in_ms);
+    }
+    if (c->error_has != NULL && strstr(h->reports[0].error, c->error_has) == NULL)
+        fail_msg("first error \"%s\" does not mention \"%s\"", h->reports[0].error, c->error_has);
+
+    /* The receiver: the same count, one request id, and the gaps. */
+    n = arrivals(h, a, ARRIVALS_MAX);
+    assert_int_equal(n, c->attempts);
+    assert_well_formed(a, n); /* also: nothing ever went to the Location's path */
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(a[i].d.request_id, h->reports[0].request_id);
+        assert_int_equal(a[i].d.body_len, a[0].d.body_len);
+        assert_memory_equal(a[i].d.body, a[0].d.body, a[0].d.body_len);
+    }
+    for (size_t i = 0; i + 1 < n && i < 3; i++) {
+        uint64_t gap = a[i + 1].d.arrived_ms - a[i].d.arrived_ms;
+        if (gap + SLACK_MS < c->min_gap_ms[i])
+            fail_msg("gap %zu is %" PRIu64 " ms, expected at least %" PRIu64, i + 1, gap,
+                     c->min_gap_ms[i]);
+    }
+    if (c->growing && n >= 3) {
+        uint64_t gap1 = a[1].d.arrived_ms - a[0].d.arrived_ms;
+        uint64_t gap2 = a[2].d.arrived_ms - a[1].d.arrived_ms;
+        /* backoff, then twice it, each ±20%: gap2 >= 1.33 gap1 before noise. */
+        if (gap1 > 0 && gap2 > 0 && gap2 <= gap1)
+            fail_msg("gaps did not grow: %" PRIu64 " then %" PRIu64 " ms", gap1, gap2);
+    }
+    arrivals_free(a, n);
+
+    /* Counters: a dead letter is held, never dropped. */
+    assert_int_equal(h->final.attempts, c->attempts);
+    assert_int_equal(h->final.delivered, c->delivered ? 1 : 0);
+    assert_int_equal(h->final.dead, c->delivered ? 0 : 1);
+    assert_int_equal(h->final.dead_now, c->delivered ? 0 : 1);
+    assert_int_equal(h->final.retried, c->attempts - 1);
+    assert_int_equal(h->final.in_flight, 0);
+}
+
+/* ---- 429 pauses the whole webhook ------------------------------------------ */
+
+static bool step_429_pause(struct harness *h)
+{
+    switch (h->phase) {
+    case 0:
+        send_alert(h, 0, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    case 1: /* the 429 is in: alerts of other monitors must wait for the pause */
+        if (h->n_reports >= 1) {
+            send_alert(h, 1, TOCSIN_NOTIFY_INCIDENT);
+            send_alert(h, 2, TOCSIN_NOTIFY_INCIDENT);
+            h->phase = 2;
+        }
+        return false;
+    default:
+        return stats(h).delivered == 3;
+    }
+}
+
+static void test_429_pauses_webhook(void **state)
+{
+    struct harness *h = *state;
+    const struct test_answer plan[] = {{.status = 429, .retry_after = "1"}};
+    static struct arrival a[ARRIVALS_MAX];
+    size_t n;
+
+    assert_int_equal(test_receiver_plan(h->rx, plan, 1), 0);
+    start(h, false);
+    run(h, step_429_pause);
+
+    assert_int_equal(h->reports[0].status, 429);
+    assert_true(h->reports[0].will_retry);
+    assert_int_equal(h->reports[0].retry_in_ms, 1000);
+    n = arrivals(h, a, ARRIVALS_MAX);
+    assert_int_equal(n, 4);
+    assert_well_formed(a, n);
+    assert_string_equal(a[0].monitor, "m00");
+    assert_int_equal(a[0].d.status, 429);
+    for (size_t i = 1; i < n; i++) {
+        uint64_t after = a[i].d.arrived_ms - a[0].d.arrived_ms;
+        assert_int_equal(a[i].d.status, 200);
+        if (after + SLACK_MS < 1000)
+            fail_msg("%s arrived %" PRIu64 " ms after the 429: the webhook was not paused",
+                     a[i].monitor, after);
+    }
+    arrivals_free(a, n);
+}
+
+/* ---- dead letters: revived by the next 2xx, while young enough ---------------- */
+
+struct revive_case {
+    const char *name;
+    uint64_t max_age_ms;
+    size_t second;           /* the monitor of the alert sent once the first is dead */
+    bool revived;            /* the dead letter is re-sent after the second's 2xx */
+};
+
+static const struct revive_case revive_cases[] = {
+    /* The issue's check: m01's 200 brings m00's dead letter back. */
+    {.name = "young_dead_letter_revived", .max_age_ms = DAY_MS, .second = 1, .revived = true},
+    /* Older than max_age (1 ms): kept and listed, never re-sent on its own. */
+    {.name = "old_dead_letter_kept", .max_age_ms = 1, .second = 1, .revived = false},
+    /* m00's own recovery is delivered after its incident died: re-sending the
+     * incident now would leave the receiver showing DOWN for a monitor that is
+     * UP.  In order means the stale incident must not follow its recovery:
+     * the sender marks it superseded (kept, listed, re-sendable by hand). */
+    {.name = "stale_incident_not_resent_after_recovery", .max_age_ms = DAY_MS, .second = 0,
+     .revived = false},
+};
+
+static bool step_revive(struct harness *h)
+{
+    const struct revive_case *c = h->scenario;
+
+    switch (h->phase) {
+    case 0:
+        send_alert(h, 0, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    case 1: /* dead: now another alert that the receiver takes */
+        if (h->n_reports >= 1) {
+            h->seen = stats(h);
+            send_alert(h, c->second, c->second == 0 ? TOCSIN_NOTIFY_RECOVERY
+                                                    : TOCSIN_NOTIFY_INCIDENT);
+            h->phase = 2;
+        }
+        return false;
+    case 2:
+        if (stats(h).delivered >= (c->revived ? 2 : 1)) {
+            h->mark = uv_now(&h->loop) + SETTLE_MS;
+            h->phase = 3;
+        }
+        return false;
+    default:
+        return uv_now(&h->loop) >= h->mark;
+    }
+}
+
+static void test_dead_letter(void **state)
+{
+    struct harness *h = *state;
+    const struct revive_case *c = h->scenario;
+    const struct test_answer plan[] = {{.status = 410}};
+    static struct arrival a[ARRIVALS_MAX];
+    size_t n;
+
+    print_message("case %s\n", c->name);
+    h->hook.max_age_ms = c->max_age_ms;
+    assert_int_equal(test_receiver_plan(h->rx, plan, 1), 0);
+    start(h, false);
+    run(h, step_revive);
+
+    /* After the 410: one attempt, no retry, held as a dead letter. */
+    assert_int_equal(h->reports[0].status, 410);
+    assert_false(h->reports[0].will_retry);
+    assert_false(h->reports[0].delivered);
+    assert_int_equal(h->seen.dead_now, 1);
+    assert_int_equal(h->seen.attempts, 1);
+    n = arrivals(h, a, ARRIVALS_MAX);
+    assert_int_equal(n, c->revived ? 3 : 2);
+    assert_well_formed(a, n);
+    assert_string_equal(a[0].monitor, "m00");
+    assert_true(a[0].incident);
+    assert_int_equal(a[0].d.status, 410);
+    assert_string_equal(a[1].monitor, h->ids[c->second]);
+    assert_int_equal(a[1].d.status, 200);
+    if (c->revived) { /* re-sent under its request id, and delivered */
+        assert_string_equal(a[2].monitor, "m00");
+        assert_string_equal(a[2].d.request_id, a[0].d.request_id);
+        assert_int_equal(a[2].d.status, 200);
+    }
+    arrivals_free(a, n);
+    assert_int_equal(h->final.dead, 1);
+    assert_int_equal(h->final.dead_now, c->revived ? 0 : 1);
+    assert_int_equal(h->final.delivered, c->revived ? 2 : 1);
+}
+
+/* ---- Retry-After is clamped to 1 h ------------------------------------------- */
+
+static bool step_first_report(struct harness *h)
+{
+    if (h->phase == 0) {
+        send_alert(h, 0, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+    }
+    return h->n_reports >= 1;
+}
+
+static void test_retry_after_clamped(void **state)
+{
+    struct harness *h = *state;
+    const struct test_answer plan[] = {{.status = 503, .retry_after = "86400"}};
+
+    assert_int_equal(test_receiver_plan(h->rx, plan, 1), 0);
+    start(h, false);
+    run(h, step_first_report);
+    assert_int_equal(h->reports[0].status, 503);
+    assert_true(h->reports[0].will_retry);
+    assert_int_equal(h->reports[0].retry_in_ms, 3600 * 1000);
+    assert_int_equal(h->final.waiting, 1); /* kept for later, not dropped */
+}
+
+/* ---- bodies over 1 MB are refused when built ----------------------------------- */
+
+static bool step_oversized(struct harness *h)
+{
+    struct tocsin_alert a = {
+        .monitor = &h->monitors[0],
+        .region = "test",
+        .monitor_status = TOCSIN_STATUS_DOWN,
+        .previous_status = TOCSIN_STATUS_UP,
+        .type = TOCSIN_NOTIFY_INCIDENT,
+    };
+    int rc;
+
+    a.check_result.status = TOCSIN_STATUS_DOWN;
+    rc = tocsin_sender_send(h->sender, &a);
+    if (rc != -EFBIG)
+        give_up(h, "a body over 1 MB gave %d, not -EFBIG", rc);
+    return true;
+}
+
+static void test_oversized_body_refused(void **state)
+{
+    struct harness *h = *state;
+    size_t len = 1024 * 1024 + 16;
+    char *name = malloc(len + 1);
+
+    assert_non_null(name);
+    memset(name, 'n', len);
+    name[len] = '\0';
+    h->monitors[0].name = name;
+    start(h, false);
+    run(h, step_oversized);
+    free(name);
+    assert_int_equal(h->final.queued, 0);
+    assert_int_equal(h->final.waiting, 0);
+    assert_int_equal(test_receiver_count(h->rx), 0);
+}
+
+/* ---- rate limit: never more than N in any window ---------------------------- */
+
+#define RATE_N 4
+#define RATE_PERIOD_MS 1000
+#define RATE_ALERTS 12
+
+static bool step_rate(struct harness *h)
+{
+    if (h->phase == 0) {
+        for (size_t i = 0; i < RATE_ALERTS; i++)
+            send_alert(h, i, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    }
+    return stats(h).delivered == RATE_ALERTS;
+}
+
+static void test_rate_limit_sliding_window(void **state)
+{
+    struct harness *h = *state;
+    static struct arrival a[ARRIVALS_MAX];
+    uint64_t at[RATE_ALERTS];
+    size_t n;
+
+    h->hook.rate_limit = RATE_N;
+    h->hook.rate_period_ms = RATE_PERIOD_MS;
+    start(h, false);
+    run(h, step_rate);
+
+    n = arrivals(h, a, ARRIVALS_MAX);
+    assert_int_equal(n, RATE_ALERTS);
+    assert_well_formed(a, n);
+    for (size_t i = 0; i < n; i++)
+        at[i] = a[i].d.arrived_ms;
+    arrivals_free(a, n);
+    qsort(at, n, sizeof(at[0]), by_arrival);
+    /* 12 sends at 4 per second: the 5th waits a window, the 9th two. */
+    if (at[n - 1] - at[0] + 2 * SLACK_MS < 2 * RATE_PERIOD_MS)
+        fail_msg("12 alerts took only %" PRIu64 " ms", at[n - 1] - at[0]);
+    /* No RATE_N + 1 arrivals inside one window (slack: arrival vs. send time). */
+    for (size_t i = 0; i + RATE_N < n; i++)
+        if (at[i + RATE_N] - at[i] + 2 * SLACK_MS < RATE_PERIOD_MS)
+            fail_msg("arrivals %zu..%zu within %" PRIu64 " ms", i, i + RATE_N,
+                     at[i + RATE_N] - at[i]);
+}
+
+/* ---- order per monitor; other monitors go on ---------------------------------- */
+
+static bool step_order(struct harness *h)
+{
+    if (h->phase == 0) {
+        send_alert(h, 0, TOCSIN_NOTIFY_INCIDENT);
+        send_alert(h, 0, TOCSIN_NOTIFY_RECOVERY);
+        send_alert(h, 1, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    }
+    return stats(h).delivered == 3;
+}
+
+static void test_recovery_never_overtakes_incident(void **state)
+{
+    struct harness *h = *state;
+    /* Only m00's first request fails, whichever arrives first. */
+    const struct test_answer plan[] = {{.status = 500, .match = "\"id\":\"m00\""}};
+    static struct arrival a[ARRIVALS_MAX];
+    const struct arrival *m00[3] = {NULL}, *m01 = NULL;
+    size_t n, k = 0;
+
+    assert_int_equal(test_receiver_plan(h->rx, plan, 1), 0);
+    start(h, false);
+    run(h, step_order);
+
+    n = arrivals(h, a, ARRIVALS_MAX);
+    assert_int_equal(n, 4);
+    assert_well_formed(a, n);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(a[i].monitor, "m00") == 0 && k < 3)
+            m00[k++] = &a[i];
+        else if (strcmp(a[i].monitor, "m01") == 0)
+            m01 = &a[i];
+    }
+    assert_int_equal(k, 3);
+    assert_non_null(m01);
+    /* incident (500), incident again (200), and only then the recovery */
+    assert_true(m00[0]->incident);
+    assert_int_equal(m00[0]->d.status, 500);
+    assert_true(m00[1]->incident);
+    assert_int_equal(m00[1]->d.status, 200);
+    assert_string_equal(m00[1]->d.request_id, m00[0]->d.request_id);
+    assert_false(m00[2]->incident);
+    assert_string_not_equal(m00[2]->d.request_id, m00[0]->d.request_id);
+    assert_true(m00[2]->d.arrived_ms >= m00[1]->d.arrived_ms);
+    /* m01 did not wait behind m00's retry (backoff >= 160 ms). */
+    assert_true(m01->d.arrived_ms < m00[1]->d.arrived_ms);
+    arrivals_free(a, n);
+}
+
+/* ---- at most 16 in flight per webhook ------------------------------------------ */
+
+#define FLOOD 40
+#define IN_FLIGHT_MAX 16
+
+static bool step_in_flight(struct harness *h)
+{
+    switch (h->phase) {
+    case 0:
+        for (size_t i = 0; i < FLOOD; i++)
+            send_alert(h, i, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    case 1: /* the window fills; then watch a while that nothing more starts */
+        if (test_receiver_hung(h->rx) >= IN_FLIGHT_MAX) {
+            h->mark = uv_now(&h->loop) + 2 * SETTLE_MS;
+            h->phase = 2;
+        }
+        return false;
+    default:
+        if (uv_now(&h->loop) < h->mark)
+            return false;
+        h->seen = stats(h);
+        return true;
+    }
+}
+
+static void test_at_most_16_in_flight(void **state)
+{
+    struct harness *h = *state;
+    const struct test_answer hang = {.action = TEST_HANG};
+
+    assert_int_equal(test_receiver_set_default(h->rx, &hang), 0);
+    h->drain_ms = 0; /* nothing will finish: cut them at once */
+    start(h, false);
+    run(h, step_in_flight);
+
+    assert_int_equal(h->max_in_flight, IN_FLIGHT_MAX);
+    assert_int_equal(h->seen.in_flight, IN_FLIGHT_MAX);
+    assert_int_equal(h->seen.waiting, FLOOD - IN_FLIGHT_MAX);
+    assert_int_equal(test_receiver_count(h->rx), IN_FLIGHT_MAX);
+    assert_true(test_receiver_max_active(h->rx) <= IN_FLIGHT_MAX);
+}
+
+/* ---- durability: a clean restart ---------------------------------------------- */
+
+#define DURABLE 5
+
+/* Until every alert hangs at the receiver: each was committed before it went out. */
+static bool step_durable_first(struct harness *h)
+{
+    if (h->phase == 0) {
+        for (size_t i = 0; i < DURABLE; i++)
+            send_alert(h, i, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    }
+    return test_receiver_hung(h->rx) >= DURABLE;
+}
+
+/* Nothing is sent: the sender resumes what the outbox holds. */
+static bool step_resume(struct harness *h)
+{
+    return stats(h).delivered >= DURABLE;
+}
+
+static bool step_nothing(struct harness *h)
+{
+    (void)h;
+    return true;
+}
+
+/* Checks that arrivals FROM.. carry exactly IDS (any order), with BODIES. */
+static void assert_same_deliveries(struct harness *h, size_t from, char ids[][64],
+                                   char *bodies[], size_t n_ids)
+{
+    static struct arrival a[ARRIVALS_MAX];
+    size_t n = arrivals(h, a, ARRIVALS_MAX);
+
+    assert_int_equal(n - from, n_ids);
+    assert_well_formed(a + from, n - from);
+    for (size_t i = from; i < n; i++) {
+        size_t j = 0;
+        while (j < n_ids && strcmp(ids[j], a[i].d.request_id) != 0)
+            j++;
+        if (j == n_ids)
+            fail_msg("request id %s was not sent before the restart", a[i].d.request_id);
+        assert_string_equal(a[i].d.body, bodies[j]); /* the exact bytes, from the outbox */
+        ids[j][0] = '\0';                            /* each id once */
+    }
+    arrivals_free(a, n);
+}
+
+/* Collects the request ids and bodies of the first N arrivals. */
+static void collect_first(struct harness *h, size_t n, char ids[][64], char *bodies[])
+{
+    for (size_t i = 0; i < n; i++) {
+        struct test_delivery d;
+        assert_int_equal(test_receiver_get(h->rx, i, &d), 0);
+        snprintf(ids[i], 64, "%s", d.request_id);
+        bodies[i] = d.body; /* the caller frees */
+    }
+}
+
+/* Opens the store on its own and returns how many rows are still owed. */
+static size_t rows_left(struct harness *h)
+{
+    struct tocsin_outbox_row *rows = NULL;
+    size_t n = 0;
+
+    start(h, true);
+    assert_int_equal(tocsin_store_load(h->store, &rows, &n), 0);
+    tocsin_outbox_rows_free(rows, n);
+    run(h, step_nothing);
+    return n;
+}
+
+static void test_outbox_survives_restart(void **state)
+{
+    struct harness *h = *state;
+    const struct test_answer hang = {.action = TEST_HANG};
+    char ids[DURABLE][64];
+    char *bodies[DURABLE] = {NULL};
+
+    assert_int_equal(test_receiver_set_default(h->rx, &hang), 0);
+    start(h, true);
+    run(h, step_durable_first);
+    assert_int_equal(test_receiver_count(h->rx), DURABLE);
+    assert_int_equal(h->final.in_flight, DURABLE);
+    collect_first(h, DURABLE, ids, bodies);
+
+    /* The receiver is back; a new sender on the same state_dir. */
+    test_receiver_release_hung(h->rx);
+    test_receiver_set_status(h->rx, 200);
+    start(h, true);
+    run(h, step_resume);
+    assert_int_equal(h->final.queued, DURABLE);
+    assert_int_equal(h->final.delivered, DURABLE);
+    assert_same_deliveries(h, DURABLE, ids, bodies, DURABLE);
+    for (size_t i = 0; i < DURABLE; i++)
+        free(bodies[i]);
+    /* Their rows say delivered now: a third start owes nothing. */
+    assert_int_equal(rows_left(h), 0);
+}
+
+/* ---- durability: kill -9 ------------------------------------------------------ */
+
+/* The child: a sender with a store sends DURABLE alerts to a receiver that
+ * hangs, and runs until killed.  Never returns into cmocka. */
+static void crash_child(struct harness *h, int port_fd)
+{
+    uint16_t port = 0;
+    char err[256];
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a parent that died */
+    if (read(port_fd, &port, sizeof(port)) != (ssize_t)sizeof(port))
+        _exit(2);
+    close(port_fd);
+    configure(h, port);
+    if (uv_loop_init(&h->loop) != 0 ||
+        tocsin_store_open(&h->loop, h->dir, &h->store, err, sizeof(err)) != 0 ||
+        tocsin_resolver_new(&h->loop, NULL, &h->resolver) != 0 ||
+        tocsin_sender_new(&h->loop, &h->config, h->resolver, h->store, &h->sender) != 0)
+        _exit(3);
+    for (size_t i = 0; i < DURABLE; i++)
+        if (send_alert(h, i, TOCSIN_NOTIFY_INCIDENT) < 0)
+            _exit(4);
+    uv_run(&h->loop, UV_RUN_DEFAULT); /* the requests hang: runs until killed */
+    _exit(5);
+}
+
+static void test_outbox_survives_kill9(void **state)
+{
+    struct harness *h = *state;
+    const struct test_answer hang = {.action = TEST_HANG};
+    char ids[DURABLE][64];
+    char *bodies[DURABLE] = {NULL};
+    struct tocsin_outbox_row *rows = NULL;
+    size_t n_rows = 0;
+    int fds[2], status = 0;
+    uint16_t port;
+    uint64_t until;
+    pid_t child, reaped = 0;
+
+    /* The child learns the receiver's port through a pipe, so it can be forked
+     * before the receiver's thread exists. */
+    assert_int_equal(pipe(fds), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(fds[1]);
+        crash_child(h, fds[0]);
+    }
+    h->child = child;
+    close(fds[0]);
+    h->rx = test_receiver_start(SECRET);
+    assert_non_null(h->rx);
+    assert_int_equal(test_receiver_set_default(h->rx, &hang), 0);
+    port = test_receiver_port(h->rx);
+    configure(h, port);
+    assert_int_equal(write(fds[1], &port, sizeof(port)), (ssize_t)sizeof(port));
+    close(fds[1]);
+
+    /* Every alert hangs at the receiver: each row was committed before it went out. */
+    until = test_monotonic_ms() + DEADLINE_MS;
+    while (test_receiver_hung(h->rx) < DURABLE && test_monotonic_ms() < until &&
+           (reaped = waitpid(child, &status, WNOHANG)) == 0)
+        usleep(10 * 1000);
+    if (reaped == 0) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+    }
+    h->child = 0;
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        fail_msg("the child ended by itself (status %d) before it was killed", status);
+    assert_int_equal(test_receiver_count(h->rx), DURABLE);
+    collect_first(h, DURABLE, ids, bodies);
+
+    /* The outbox as the child left it: every row pending, under the ids sent. */
+    test_receiver_release_hung(h->rx);
+    test_receiver_set_status(h->rx, 200);
+    start(h, true);
+    /* start() already loaded the rows into the sender; read them once more to
+     * compare with what went out before the kill. */
+    assert_int_equal(tocsin_store_load(h->store, &rows, &n_rows), 0);
+    assert_int_equal(n_rows, DURABLE);
+    for (size_t i = 0; i < n_rows; i++) {
+        bool found = false;
+        assert_int_equal(rows[i].state, TOCSIN_OUTBOX_PENDING);
+        for (size_t j = 0; j < DURABLE; j++)
+            found |= strcmp(rows[i].request_id, ids[j]) == 0;
+        assert_true(found);
+    }
+    tocsin_outbox_rows_free(rows, n_rows);
+    run(h, step_resume);
+    assert_int_equal(h->final.delivered, DURABLE);
+    assert_same_deliveries(h, DURABLE, ids, bodies, DURABLE);
+    for (size_t i = 0; i < DURABLE; i++)
+        free(bodies[i]);
+    assert_int_equal(rows_left(h), 0);
+}
+
+/* ---- the backoff function ------------------------------------------------------- */
+
+static void test_retry_delay(void **state)
+{
+    static const struct {
+        uint64_t backoff;
+        int attempt;
+        double jitter;
+        uint64_t want;
+    } rows[] = {
+        {200, 1, 1.0, 200},
+        {200, 2, 1.0, 400},
+        {200, 3, 1.0, 800},
+        {200, 3, 0.8, 640},
+        {200, 3, 1.2, 960},
+        {30000, 8, 1.0, 3600000},   /* 30 s * 2^7 = 64 min: capped at 1 h */
+        {30000, 100, 1.0, 3600000}, /* no overflow however many */
+        {30000, 100, 1.2, 4320000}, /* the jitter applies after the cap */
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(tocsin_retry_delay_ms(rows[i].backoff, rows[i].attempt, rows[i].jitter),
+                         rows[i].want);
+}
+
+int main(void)
+{
+    enum {
+        N_SINGLE = sizeof(single_cases) / sizeof(single_cases[0]),
+        N_REVIVE = sizeof(revive_cases) / sizeof(revive_cases[0]),
+    };
+    static const struct CMUnitTest fixed[] = {
+        cmocka_unit_test(test_retry_delay),
+        cmocka_unit_test_setup_teardown(test_429_pauses_webhook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after_clamped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_body_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit_sliding_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_never_overtakes_incident, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_at_most_16_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_survives_kill9, setup_no_receiver, teardown),
+    };
+    static struct CMUnitTest tests[N_SINGLE + N_REVIVE + sizeof(fixed) / sizeof(fixed[0])];
+    static char names[N_SINGLE + N_REVIVE][96];
+    size_t n = 0;
+    int failed;
+
+    for (size_t i = 0; i < N_SINGLE; i++) {
+        snprintf(names[i], sizeof(names[i]), "single_%s", single_cases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = names[i],
+            .test_func = test_single,
+            .setup_func = setup,
+            .teardown_func = teardown,
+            .initial_state = (void *)&single_cases[i],
+        };
+    }
+    for (size_t i = 0; i < N_REVIVE; i++) {
+        snprintf(names[N_SINGLE + i], sizeof(names[0]), "dead_letter_%s", revive_cases[i].name);
+        tests[n++] = (struct CMUnitTest){
+            .name = names[N_SINGLE + i],
+            .test_func = test_dead_letter,
+            .setup_func = setup,
+            .teardown_func = teardown,
+            .initial_state = (void *)&revive_cases[i],
+        };
+    }
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        tests[n++] = fixed[i];
+    signal(SIGALRM, on_watchdog);
+    tocsin_log_setup(getenv("TOCSIN_TEST_LOG") ? TOCSIN_LOG_DEBUG : TOCSIN_LOG_ERROR,
+                     TOCSIN_LOG_LOGFMT);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    ares_library_init(ARES_LIB_INIT_ALL);
+    failed = _cmocka_run_group_tests("test_sender", tests, n, NULL, NULL);
+    ares_library_cleanup();
+    curl_global_cleanup();
+    return failed;
+}
