@@ -84,7 +84,7 @@ static int list_rows(struct tocsin_store *store)
     printf("%-6s %-16s %-20s %-9s %-7s %8s %6s  %s\n", "ID", "WEBHOOK", "MONITOR", "EVENT",
            "STATE", "ATTEMPTS", "AGE", "LAST ERROR");
     for (size_t i = 0; i < n; i++) {
-        char age[16];
+        char age[32];
         int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
         format_age(now_ms - rows[i].created_ms, age, sizeof(age));
         printf("%-6" PRId64 " %-16s %-20s %-9s %-7s %8d %6s  %s\n", rows[i].id, rows[i].webhook,

@@ -189,7 +189,7 @@ static struct tocsin_alert hostile(void)
 }
 
 /* A 2000-character monitor name for pagerduty's 1024-character summary. */
-static char long_name[4200];
+static char long_name[8192]; /* 4977 bytes of UTF-8 */
 
 static const struct tocsin_monitor_conf long_monitor = {
     .id = (char *)"long",
@@ -202,9 +202,11 @@ static size_t append(size_t o, const char *bytes, int times)
 {
     size_t n = strlen(bytes);
 
-    for (int i = 0; i < times; i++, o += n)
+    /* Bounded, so the optimiser can see no write goes past the buffer. */
+    for (int i = 0; i < times && o + n < sizeof(long_name); i++, o += n)
         memcpy(long_name + o, bytes, n);
-    long_name[o] = '\0';
+    if (o < sizeof(long_name))
+        long_name[o] = '\0';
     return o;
 }
 
