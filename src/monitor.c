@@ -94,27 +94,45 @@ static void emit_alert(struct tocsin_monitor_state *s, const struct tocsin_confi
     emit(data, &alert);
 }
 
-/* Fires every level reached and not yet fired in this incident, in order. */
+/* Sends LEVEL to each of its webhooks that wants incidents. */
+static void send_level(struct tocsin_monitor_state *s, const struct tocsin_config *config,
+                       const struct tocsin_monitor_conf *monitor,
+                       const struct tocsin_level_conf *level, const struct tocsin_result *result,
+                       tocsin_alert_cb emit, void *data)
+{
+    for (size_t i = 0; i < level->n_notify; i++) {
+        size_t w = level->notify[i];
+        if (!(config->webhooks[w].events & TOCSIN_EVENT_INCIDENT))
+            continue;
+        if (s->webhook_level[w] < level->level)
+            s->webhook_level[w] = level->level;
+        emit_alert(s, config, monitor, result, TOCSIN_NOTIFY_INCIDENT, level->level, w, emit, data);
+    }
+    s->highest_sent_at = result->timestamp;
+}
+
+/* Fires every level reached and not yet fired in this incident, in order; if
+ * none fired and the highest level reached has a repeat period that has passed
+ * (on the checks' own clock: their timestamps), sends it again. */
 static void fire_levels(struct tocsin_monitor_state *s, const struct tocsin_config *config,
                         const struct tocsin_monitor_conf *monitor,
                         const struct tocsin_result *result, tocsin_alert_cb emit, void *data)
 {
     const struct tocsin_policy_conf *policy = &config->policies[monitor->policy];
+    const struct tocsin_level_conf *highest;
+    size_t fired_before = s->levels_fired;
 
     while (s->levels_fired < policy->n_levels &&
            s->consecutive_failures >= policy->levels[s->levels_fired].after) {
-        const struct tocsin_level_conf *level = &policy->levels[s->levels_fired];
-        for (size_t i = 0; i < level->n_notify; i++) {
-            size_t w = level->notify[i];
-            if (!(config->webhooks[w].events & TOCSIN_EVENT_INCIDENT))
-                continue;
-            if (s->webhook_level[w] < level->level)
-                s->webhook_level[w] = level->level;
-            emit_alert(s, config, monitor, result, TOCSIN_NOTIFY_INCIDENT, level->level, w, emit,
-                       data);
-        }
+        send_level(s, config, monitor, &policy->levels[s->levels_fired], result, emit, data);
         s->levels_fired++;
     }
+    if (s->levels_fired == 0 || s->levels_fired != fired_before)
+        return;
+    highest = &policy->levels[s->levels_fired - 1];
+    if (highest->repeat_ms > 0 &&
+        (result->timestamp - s->highest_sent_at) * 1000 >= (int64_t)highest->repeat_ms)
+        send_level(s, config, monitor, highest, result, emit, data);
 }
 
 /* Sends a recovery to every webhook that got an incident and wants recoveries. */

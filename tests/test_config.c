@@ -261,6 +261,7 @@ static void compare_policies(const struct tocsin_config *a, const struct tocsin_
         for (size_t j = 0; j < x->n_levels; j++) {
             assert_int_equal(x->levels[j].level, y->levels[j].level);
             assert_int_equal(x->levels[j].after, y->levels[j].after);
+            assert_int_equal(x->levels[j].repeat_ms, y->levels[j].repeat_ms);
             assert_int_equal(x->levels[j].n_notify, y->levels[j].n_notify);
             assert_memory_equal(x->levels[j].notify, y->levels[j].notify,
                                 x->levels[j].n_notify * sizeof(size_t));
@@ -324,6 +325,8 @@ static void test_yaml_ini_same_model(void **state)
     assert_int_equal(b->monitors[0].interval_ms, 120000);
     assert_int_equal(b->monitors[0].retry_interval_ms, 120000);
     assert_int_equal(b->policies[0].levels[1].n_notify, 2);
+    assert_int_equal(b->policies[0].levels[0].repeat_ms, 0);
+    assert_int_equal(b->policies[0].levels[1].repeat_ms, 30 * 60 * 1000);
     /* statuspageone's delivery defaults (DESIGN §5) */
     assert_int_equal(b->webhooks[1].rate_limit, 100);
     assert_int_equal(b->webhooks[1].rate_period_ms, 60000);

@@ -51,6 +51,7 @@ struct step {
 struct level_spec {
     int level;
     int after;
+    uint64_t repeat_ms;
     size_t notify[MAX_NOTIFY];
     size_t n_notify;
 };
@@ -72,6 +73,10 @@ struct monitor_case {
 
 #define LEVEL(lvl, aft, ...)                                                                     \
     {.level = (lvl), .after = (aft), .notify = {__VA_ARGS__},                                   \
+     .n_notify = COUNT_OF(size_t, __VA_ARGS__)}
+/* A level that repeats every REP_MS; steps are one second apart. */
+#define LEVEL_REPEAT(lvl, aft, rep_ms, ...)                                                      \
+    {.level = (lvl), .after = (aft), .repeat_ms = (rep_ms), .notify = {__VA_ARGS__},            \
      .n_notify = COUNT_OF(size_t, __VA_ARGS__)}
 #define LEVELS(...) .levels = {__VA_ARGS__}, .n_levels = COUNT_OF(struct level_spec, __VA_ARGS__)
 #define STEPS(...) .steps = {__VA_ARGS__}, .n_steps = COUNT_OF(struct step, __VA_ARGS__)
@@ -322,6 +327,23 @@ static const struct monitor_case cases[] = {
               FAIL(2, DOWN),
               OK(1, UP, RECOVERY(WH_A, 1, 0, 1), RECOVERY(WH_B, 1, 0, 1))),
     },
+    {
+        /* repeat: the highest level reached goes out again every period while
+         * DOWN (steps are 1 s apart), never a lower one, and not in the same
+         * step it first fired; the recovery carries the highest level. */
+        .name = "repeat of the highest level",
+        .failure_threshold = 2, .success_threshold = 1, .n_regions = 1, .quorum = 1,
+        LEVELS(LEVEL_REPEAT(1, 2, 1000, WH_A), LEVEL_REPEAT(2, 4, 2000, WH_A, WH_B)),
+        STEPS(FAIL(0, UNK),
+              FAIL(0, DOWN, INCIDENT(WH_A, 1, 2, UNK, 0)),
+              FAIL(0, DOWN, INCIDENT(WH_A, 1, 3, UNK, 0)),
+              FAIL(0, DOWN, INCIDENT(WH_A, 2, 4, UNK, 0), INCIDENT(WH_B, 2, 4, UNK, 0)),
+              FAIL(0, DOWN),
+              FAIL(0, DOWN, INCIDENT(WH_A, 2, 6, UNK, 0), INCIDENT(WH_B, 2, 6, UNK, 0)),
+              OK(0, UP, RECOVERY(WH_A, 2, 0, 0), RECOVERY(WH_B, 2, 0, 0)),
+              FAIL(0, UP),
+              FAIL(0, DOWN, INCIDENT(WH_A, 1, 2, UP, 0))),
+    },
 };
 
 /* ---- the driver ---- */
@@ -411,6 +433,7 @@ static void run_case(void **state)
         levels[l] = (struct tocsin_level_conf){
             .level = mc->levels[l].level,
             .after = mc->levels[l].after,
+            .repeat_ms = mc->levels[l].repeat_ms,
             .notify = notify[l],
             .n_notify = mc->levels[l].n_notify,
         };

@@ -106,6 +106,7 @@ struct tocsin_level_conf {
     int after;             /* consecutive failures that fire this level */
     size_t *notify;        /* indexes into tocsin_config.webhooks */
     size_t n_notify;
+    uint64_t repeat_ms;    /* re-send this level every period while DOWN; 0 = never */
 };
 
 struct tocsin_policy_conf {

@@ -18,6 +18,7 @@ struct tocsin_monitor_state {
     int *region_successes;
     size_t n_regions;
     size_t levels_fired;                  /* levels of the policy fired this incident */
+    int64_t highest_sent_at;              /* check timestamp the highest level last went out */
     int *webhook_level;                   /* highest level sent per webhook; 0 = none */
     size_t n_webhooks;
 };

@@ -1276,11 +1276,16 @@ static void lv_notify(struct dctx *d, struct cnode *val, void *obj)
         cfg_error_at(d->log, val, "\"notify\" must not be empty");
 }
 
+static void lv_repeat(struct dctx *d, struct cnode *val, void *obj)
+{
+    get_duration(d, val, &((struct level_dec *)obj)->l->repeat_ms);
+}
+
 static const struct directive level_table[] = {
     { "level", lv_level, 0 },
     { "after", lv_after, 0 },
     { "notify", lv_notify, 0 },
-    { "repeat", NULL, 0 },
+    { "repeat", lv_repeat, 0 },
 };
 
 static void resolve_notify(struct dctx *d, struct level_dec *ld)
