@@ -449,30 +449,16 @@ static void on_transfer_done(struct tocsin_curl_req *req, CURLcode code)
 
 /* ---- starting a hop ------------------------------------------------------- */
 
-/* Appends "NAME: VALUE"; an empty value removes a header curl would add. */
-static int add_header(struct curl_slist **list, const char *name, const char *value)
-{
-    char line[1024];
-    struct curl_slist *next;
-
-    snprintf(line, sizeof(line), "%s: %s", name, value);
-    next = curl_slist_append(*list, line);
-    if (next == NULL)
-        return -ENOMEM;
-    *list = next;
-    return 0;
-}
-
 static int build_headers(struct tocsin_probe_op *op)
 {
     const struct tocsin_kvlist *h = &op->monitor->headers;
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < h->n; i++)
-        rc = add_header(&op->headers, h->items[i].name, h->items[i].value);
+        rc = tocsin_curl_header_append(&op->headers, h->items[i].name, h->items[i].value);
     /* curl would otherwise wait for "100 Continue" before sending a body. */
     if (rc == 0 && op->send_body)
-        rc = add_header(&op->headers, "Expect", "");
+        rc = tocsin_curl_header_append(&op->headers, "Expect", "");
     return rc;
 }
 
@@ -636,7 +622,9 @@ static int apply_server_name(struct tocsin_probe_op *op, const char *target)
         /* Host: carries the port unless it is https' default. */
         snprintf(line, sizeof(line), strcmp(op->port, "443") == 0 ? "%s" : "%s:%s", op->host,
                  op->port);
-        rc = op->connect_to && add_header(&op->headers, "Host", line) == 0 ? 0 : -ENOMEM;
+        rc = op->connect_to && tocsin_curl_header_append(&op->headers, "Host", line) == 0
+                 ? 0
+                 : -ENOMEM;
         if (rc == 0) {
             free(op->url);
             op->url = strdup(url);

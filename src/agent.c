@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tocsin/engine.h"
+#include "tocsin/holds.h"
 #include "tocsin/log.h"
 #include "tocsin/monitor.h"
 #include "tocsin/outbox_cmd.h"
@@ -30,6 +32,7 @@ struct tocsin_agent {
     int state_lock;                      /* held while running: one agent per state_dir */
     struct tocsin_resolver *webhook_dns; /* unbound, so webhooks never use a region's vantage */
     struct tocsin_monitor_state *states;
+    struct tocsin_hold_state *holds;     /* per monitor: maintenance and depends_on */
     struct tocsin_alert *decided;        /* alerts of one result, sent after logging it */
     size_t n_decided;
     size_t decided_cap;
@@ -78,6 +81,39 @@ static void send_decided(struct tocsin_agent *a)
     a->n_decided = 0;
 }
 
+/* Holds the monitor's alerts in maintenance or behind a parent (DESIGN §4);
+ * logs each change of reason once and asks for the parents' verdict at once. */
+static enum tocsin_hold decide_hold(struct tocsin_agent *a, size_t monitor)
+{
+    const struct tocsin_monitor_conf *m = &a->config->monitors[monitor];
+    struct tocsin_hold_state *h = &a->holds[monitor];
+    bool check_parents = false;
+    size_t parent = 0;
+    enum tocsin_hold hold = tocsin_hold_decide(h, a->config, a->states, monitor,
+                                               (int64_t)time(NULL), uv_now(a->loop),
+                                               &check_parents, &parent);
+
+    if (check_parents)
+        for (size_t i = 0; i < m->n_depends_on; i++)
+            tocsin_sched_run_now(a->sched, m->depends_on[i]);
+    if (hold != h->last) {
+        const char *parent_id = hold == TOCSIN_HOLD_PARENT_PENDING ||
+                                        hold == TOCSIN_HOLD_PARENT_DOWN
+                                    ? a->config->monitors[parent].id
+                                    : "";
+        if (hold == TOCSIN_HOLD_PARENT_DOWN)
+            tocsin_info("incidents suppressed: a parent is DOWN", "monitor", m->id, "parent",
+                        parent_id);
+        else if (hold != TOCSIN_HOLD_NONE)
+            tocsin_info("alerts held", "monitor", m->id, "reason", tocsin_hold_name(hold),
+                        parent_id[0] ? "parent" : NULL, parent_id);
+        else
+            tocsin_info("alerts no longer held", "monitor", m->id, "was", tocsin_hold_name(h->last));
+        h->last = hold;
+    }
+    return hold;
+}
+
 static void on_check_result(void *data, size_t monitor, size_t slot,
                             const struct tocsin_result *result)
 {
@@ -87,6 +123,7 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     enum tocsin_status before = state->status;
 
     log_check(a, m, result);
+    state->hold = decide_hold(a, monitor) != TOCSIN_HOLD_NONE;
     tocsin_monitor_feed(state, a->config, m, slot, result, on_alert, a);
     if (state->status != before) {
         char failures[16];
@@ -101,7 +138,9 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
 static void free_states(struct tocsin_agent *a)
 {
     free(a->decided);
+    free(a->holds);
     a->decided = NULL;
+    a->holds = NULL;
     if (a->states == NULL)
         return;
     for (size_t i = 0; i < a->config->n_monitors; i++)
@@ -130,7 +169,8 @@ static int init_states(struct tocsin_agent *a)
     a->decided_cap = max_alerts_per_result(a->config);
     a->decided = calloc(a->decided_cap ? a->decided_cap : 1, sizeof(*a->decided));
     a->states = calloc(a->config->n_monitors ? a->config->n_monitors : 1, sizeof(*a->states));
-    if (a->states == NULL || a->decided == NULL)
+    a->holds = calloc(a->config->n_monitors ? a->config->n_monitors : 1, sizeof(*a->holds));
+    if (a->states == NULL || a->decided == NULL || a->holds == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < a->config->n_monitors; i++)
         if (tocsin_monitor_state_init(&a->states[i], a->config, &a->config->monitors[i]) < 0)

@@ -175,7 +175,9 @@ void tocsin_monitor_feed(struct tocsin_monitor_state *s, const struct tocsin_con
         s->levels_fired = 0;
     }
     if (s->status == TOCSIN_STATUS_DOWN && result->status == TOCSIN_STATUS_DOWN) {
-        fire_levels(s, config, monitor, result, emit, data);
+        /* Held levels fire at the first failing check after the hold ends. */
+        if (!s->hold)
+            fire_levels(s, config, monitor, result, emit, data);
         return;
     }
     if (result->status == TOCSIN_STATUS_UP &&

@@ -240,6 +240,19 @@ void tocsin_sched_start(struct tocsin_sched *s)
     }
 }
 
+void tocsin_sched_run_now(struct tocsin_sched *s, size_t monitor)
+{
+    for (size_t i = 0; i < s->n_slots && !s->closing; i++) {
+        struct check_slot *c = &s->slots[i];
+        if (c->monitor != monitor || c->running || c->queued)
+            continue;
+        /* Due now: on_due runs it and plans the next run one interval later. */
+        uv_timer_stop(&c->timer);
+        c->due = uv_now(c->timer.loop);
+        on_due(&c->timer);
+    }
+}
+
 void tocsin_sched_stats(const struct tocsin_sched *s, struct tocsin_sched_stats *out)
 {
     *out = s->stats;

@@ -293,6 +293,19 @@ static void compare_monitor(const struct tocsin_monitor_conf *x, const struct to
     assert_int_equal(x->n_regions, y->n_regions);
     assert_memory_equal(x->regions, y->regions, x->n_regions * sizeof(size_t));
     assert_int_equal(x->quorum, y->quorum);
+    assert_int_equal(x->n_depends_on, y->n_depends_on);
+    assert_memory_equal(x->depends_on, y->depends_on, x->n_depends_on * sizeof(size_t));
+    assert_int_equal(x->n_maintenance, y->n_maintenance);
+    for (size_t i = 0; i < x->n_maintenance; i++) {
+        const struct tocsin_maintenance_conf *a = &x->maintenance[i], *b = &y->maintenance[i];
+
+        assert_true((a->cron == NULL) == (b->cron == NULL));
+        assert_same_str(a->cron_text, b->cron_text);
+        assert_int_equal(a->duration_ms, b->duration_ms);
+        assert_same_str(a->timezone, b->timezone);
+        assert_int_equal(a->start, b->start);
+        assert_int_equal(a->end, b->end);
+    }
 }
 
 static void test_yaml_ini_same_model(void **state)
@@ -327,6 +340,22 @@ static void test_yaml_ini_same_model(void **state)
     assert_int_equal(b->policies[0].levels[1].n_notify, 2);
     assert_int_equal(b->policies[0].levels[0].repeat_ms, 0);
     assert_int_equal(b->policies[0].levels[1].repeat_ms, 30 * 60 * 1000);
+    /* api depends on db (defined after it) and has two windows; db one. */
+    assert_int_equal(b->monitors[0].n_depends_on, 1);
+    assert_int_equal(b->monitors[0].depends_on[0], 1);
+    assert_int_equal(b->monitors[1].n_depends_on, 0);
+    assert_int_equal(b->monitors[0].n_maintenance, 2);
+    assert_non_null(b->monitors[0].maintenance[0].cron);
+    assert_string_equal(b->monitors[0].maintenance[0].cron_text, "0 3 * * SUN");
+    assert_int_equal(b->monitors[0].maintenance[0].duration_ms, 3600000);
+    assert_string_equal(b->monitors[0].maintenance[0].timezone, "Europe/Berlin");
+    assert_null(b->monitors[0].maintenance[1].cron);
+    assert_int_equal(b->monitors[0].maintenance[1].start, 1798149600); /* 2026-12-24T22:00Z */
+    assert_int_equal(b->monitors[0].maintenance[1].end, 1798164000);   /* 02:00Z = 03:00+01 */
+    assert_int_equal(b->monitors[1].n_maintenance, 1);
+    assert_string_equal(b->monitors[1].maintenance[0].cron_text, "*/15 2-4 1,15 * MON-FRI");
+    assert_int_equal(b->monitors[1].maintenance[0].duration_ms, 90000);
+    assert_null(b->monitors[1].maintenance[0].timezone);
     /* statuspageone's delivery defaults (DESIGN §5) */
     assert_int_equal(b->webhooks[1].rate_limit, 100);
     assert_int_equal(b->webhooks[1].rate_period_ms, 60000);
@@ -430,6 +459,12 @@ static void test_probes_d(void **state)
     assert_string_equal(cfg->policies[cfg->monitors[1].policy].name, "extra");
     assert_string_equal(cfg->policies[cfg->monitors[0].policy].name, "default");
     assert_int_equal(cfg->policies[0].levels[0].n_notify, 2);
+    /* depends_on reaches across files, both ways */
+    assert_int_equal(cfg->monitors[0].n_depends_on, 1);
+    assert_int_equal(cfg->monitors[0].depends_on[0], 2);
+    assert_int_equal(cfg->monitors[1].n_depends_on, 2);
+    assert_int_equal(cfg->monitors[1].depends_on[0], 0);
+    assert_int_equal(cfg->monitors[1].depends_on[1], 2);
     tocsin_config_free(cfg);
 }
 
@@ -871,6 +906,60 @@ static void test_slug(void **state)
     assert_false(tocsin_config_valid_id(longname));
 }
 
+static void test_timestamp(void **state)
+{
+    static const struct {
+        const char *s;
+        int rc;
+        int64_t t;
+    } cases[] = {
+        { "2026-12-24T22:00:00Z", 0, 1798149600 },
+        { "2026-12-24t22:00:00z", 0, 1798149600 },
+        { "2026-12-24 22:00:00Z", 0, 1798149600 },
+        { "2026-12-24T23:00:00+01:00", 0, 1798149600 },
+        { "2026-12-24T16:30:00-05:30", 0, 1798149600 },
+        { "2026-12-24T22:00:00.999Z", 0, 1798149600 },
+        { "1970-01-01T00:00:00Z", 0, 0 },
+        { "1969-12-31T23:59:59Z", 0, -1 },
+        { "2024-02-29T00:00:00Z", 0, 1709164800 },
+        { "2026-02-29T00:00:00Z", -EINVAL, 0 },
+        { "2026-04-31T00:00:00Z", -EINVAL, 0 },
+        { "2026-13-01T00:00:00Z", -EINVAL, 0 },
+        { "2026-12-24T24:00:00Z", -EINVAL, 0 },
+        { "2026-12-24T22:00:00", -EINVAL, 0 },   /* no offset: which zone? */
+        { "2026-12-24T22:00Z", -EINVAL, 0 },
+        { "2026-12-24", -EINVAL, 0 },
+        { "2026-12-24T22:00:00.Z", -EINVAL, 0 },
+        { "2026-12-24T22:00:00+0100", -EINVAL, 0 },
+        { "2026-12-24T22:00:00Zx", -EINVAL, 0 },
+        { "", -EINVAL, 0 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        int64_t t = 42;
+
+        fprintf(stderr, "timestamp %s\n", cases[i].s);
+        assert_int_equal(tocsin_config_parse_timestamp(cases[i].s, &t), cases[i].rc);
+        if (cases[i].rc == 0)
+            assert_int_equal(t, cases[i].t);
+    }
+}
+
+static void test_timezone(void **state)
+{
+    (void)state;
+    assert_true(tocsin_config_timezone_exists("Europe/Berlin"));
+    assert_true(tocsin_config_timezone_exists("UTC"));
+    assert_true(tocsin_config_timezone_exists("America/Argentina/Buenos_Aires"));
+    assert_false(tocsin_config_timezone_exists("Europe/Berln"));
+    assert_false(tocsin_config_timezone_exists("Europe"));        /* a directory */
+    assert_false(tocsin_config_timezone_exists("../zoneinfo/UTC"));
+    assert_false(tocsin_config_timezone_exists("/usr/share/zoneinfo/UTC"));
+    assert_false(tocsin_config_timezone_exists("CET-1CEST"));     /* a POSIX rule, not a zone */
+    assert_false(tocsin_config_timezone_exists(""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -892,6 +981,8 @@ int main(void)
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_slug),
+        cmocka_unit_test(test_timestamp),
+        cmocka_unit_test(test_timezone),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -781,6 +781,43 @@ static void test_hanging_target(void **state)
     assert_true(uv_hrtime() - t0 < 2000000000u);
 }
 
+/* ---- 6. depends_on and maintenance ------------------------------------------ */
+
+/* Three monitors fail together: a parent, a child that depends on it, and one
+ * in a maintenance window around now.  Only the parent may alert. */
+static void test_child_and_maintenance_silent(void **state)
+{
+    struct harness *h = *state;
+    uint16_t port = closed_port();
+    struct test_delivery incident;
+    char start[32], end[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    json_t *root;
+
+    gmtime_r(&(time_t){now - 3600}, &tm);
+    strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    gmtime_r(&(time_t){now + 3600}, &tm);
+    strftime(end, sizeof(end), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    run_scenario(h, step_one_incident,
+                 "  - {id: parent, type: tcp, host: 127.0.0.1, port: %u, interval: 500ms}\n"
+                 "  - {id: child, type: tcp, host: 127.0.0.1, port: %u, interval: 500ms,\n"
+                 "     depends_on: [parent]}\n"
+                 "  - {id: planned, type: tcp, host: 127.0.0.1, port: %u, interval: 500ms,\n"
+                 "     maintenance: [{start: \"%s\", end: \"%s\"}]}\n",
+                 (unsigned)port, (unsigned)port, (unsigned)port, start, end);
+
+    /* step_one_incident waited 1.5 s past the first alert: still just one. */
+    assert_int_equal(test_receiver_count(h->receiver), 1);
+    fetch(h, 0, &incident);
+    root = json_loadb(incident.body, incident.body_len, 0, NULL);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(root, "monitor"), "id")),
+                        "parent");
+    json_decref(root);
+    test_delivery_free(&incident);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -789,6 +826,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tcp_healthy_never_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receiver_500_then_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_child_and_maintenance_silent, setup, teardown),
     };
     int failed;
 

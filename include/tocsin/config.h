@@ -72,6 +72,18 @@ struct tocsin_expect_conf {
     char *contains;           /* tcp: first reply must contain it */
 };
 
+/* A maintenance window: a 5-field cron expression and a duration (in the
+ * host's local time, or TIMEZONE), or one-off START..END (Unix seconds). */
+struct tocsin_cron;   /* parsed cron expression: include/tocsin/maintenance.h */
+struct tocsin_maintenance_conf {
+    struct tocsin_cron *cron;   /* NULL for a one-off window */
+    char *cron_text;            /* as written, for messages */
+    uint64_t duration_ms;
+    char *timezone;             /* IANA name; NULL = host local time */
+    int64_t start;              /* one-off window, Unix seconds */
+    int64_t end;
+};
+
 enum tocsin_ip_version { TOCSIN_IP_ANY = 0, TOCSIN_IP_V4 = 4, TOCSIN_IP_V6 = 6 };
 enum tocsin_http_version { TOCSIN_HTTP_ANY = 0, TOCSIN_HTTP_1_1 = 11, TOCSIN_HTTP_2 = 2 };
 
@@ -152,6 +164,10 @@ struct tocsin_monitor_conf {
     size_t *regions;            /* indexes into tocsin_config.regions */
     size_t n_regions;
     int quorum;                 /* default 1, 1..n_regions */
+    size_t *depends_on;         /* parents: indexes into tocsin_config.monitors (no cycles) */
+    size_t n_depends_on;
+    struct tocsin_maintenance_conf *maintenance;
+    size_t n_maintenance;
 };
 
 struct tocsin_agent_conf {

@@ -58,6 +58,10 @@ int tocsin_curl_url_parts(const char *url, char **host, char **port, bool *https
 /* The one-entry CURLOPT_CONNECT_TO list "HOST:PORT:ADDR:PORT"; NULL on ENOMEM. */
 struct curl_slist *tocsin_curl_connect_to(const char *host, const char *port, const char *addr);
 
+/* Appends "NAME: VALUE" to *LIST; an empty VALUE removes a header curl would
+ * add by itself.  0 or -ENOMEM (then *LIST is unchanged). */
+int tocsin_curl_header_append(struct curl_slist **list, const char *name, const char *value);
+
 /* Tears down (transfers must be finished or cancelled); ON_CLOSED fires when
  * every handle is closed, after which CU may be freed. */
 void tocsin_curl_uv_close(struct tocsin_curl_uv *cu, void (*on_closed)(struct tocsin_curl_uv *cu));

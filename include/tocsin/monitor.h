@@ -3,6 +3,7 @@
 #ifndef TOCSIN_MONITOR_H
 #define TOCSIN_MONITOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tocsin/alert.h"
@@ -19,6 +20,9 @@ struct tocsin_monitor_state {
     size_t n_regions;
     size_t levels_fired;                  /* levels of the policy fired this incident */
     int64_t highest_sent_at;              /* check timestamp the highest level last went out */
+    bool hold;                            /* set by the caller: maintenance, or a parent not
+                                           * UP; transitions go on, incidents wait (a
+                                           * recovery of a sent incident still goes out) */
     int *webhook_level;                   /* highest level sent per webhook; 0 = none */
     size_t n_webhooks;
 };

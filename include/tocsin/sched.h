@@ -40,6 +40,9 @@ int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,
                      tocsin_sched_result_cb cb, void *data, struct tocsin_sched **out);
 /* Arms every slot's first run. */
 void tocsin_sched_start(struct tocsin_sched *s);
+/* Checks MONITOR from every region now, unless an instance is already queued or
+ * running (a child held for its parent asks for the parent's verdict at once). */
+void tocsin_sched_run_now(struct tocsin_sched *s, size_t monitor);
 void tocsin_sched_stats(const struct tocsin_sched *s, struct tocsin_sched_stats *out);
 /* Cancels checks in flight (their results are discarded, not failures), closes
  * every timer and frees S; ON_CLOSED (may be NULL) fires when done. */

@@ -57,6 +57,16 @@ int tocsin_config_parse_rate(const char *s, uint32_t *n, uint64_t *period_ms);
  * or -EINVAL when S is empty or not base64. */
 long tocsin_config_base64_len(const char *s);
 
+/* RFC 3339 date-time ("2026-12-24T22:00:00Z", "2026-12-24T23:00:00+01:00"; a
+ * fraction is dropped) -> Unix seconds; -EINVAL when malformed or not a real date. */
+int tocsin_config_parse_timestamp(const char *s, int64_t *t);
+
+#define TOCSIN_ZONEINFO_DIR "/usr/share/zoneinfo"
+
+/* NAME is an IANA zone with a TZif file under TOCSIN_ZONEINFO_DIR (no path
+ * tricks: no leading '/', no ".."). */
+bool tocsin_config_timezone_exists(const char *name);
+
 /* Decodes ROOTS[0] (the main file) and ROOTS[1..N) (probes.d files) into CONFIG,
  * reporting every problem into LOG.  Returns 0 (check LOG for errors) or -ENOMEM. */
 int cfg_decode(struct cfg_log *log, struct cnode *const *roots, size_t n,

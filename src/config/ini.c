@@ -13,8 +13,12 @@
  * the policies mapping.  "a.b = v" nests one level (split at the first dot, so a
  * header name may contain dots), "expect.header.NAME = v" two; "level.N = after=5
  * notify=ops,pager" in a policy appends {level: N, after: 5, notify: "ops,pager"}
- * to its levels.  Values keep from_ini so the decoder splits them on commas where
- * it expects a list (and unescapes TCP send/contains).  One pair of surrounding
+ * to its levels; "maintenance.N = cron=\"0 3 * * SUN\" duration=1h" in a monitor
+ * appends {cron: "0 3 * * SUN", duration: 1h} to its maintenance (in these
+ * key=value lists words without '=' continue the value before them, and a value
+ * may be double-quoted).  Values keep
+ * from_ini so the decoder splits them on commas where it expects a list (and
+ * unescapes TCP send/contains).  One pair of surrounding
  * double quotes is removed; " ;" starts an inline comment. */
 #include "tree.h"
 
@@ -35,6 +39,8 @@ struct ictx {
     struct cnode *section; /* mapping keys go to; NULL outside a valid section */
     bool have_section;     /* a header was seen (valid or not) */
     bool in_policy;        /* level.N keys are levels only in [policy NAME] */
+    bool in_monitor;       /* maintenance.N keys are windows only in [monitor ID] */
+    struct cnode *windows; /* maintenance.N keys seen in this section (duplicates) */
     int rc;                /* -ENOMEM once an allocation failed */
 };
 
@@ -181,6 +187,9 @@ static void parse_header(struct ictx *c, char *p)
     c->have_section = true;
     c->section = NULL;
     c->in_policy = false;
+    c->in_monitor = false;
+    cnode_free(c->windows);
+    c->windows = NULL;
     if (!close || (close[1 + strspn(close + 1, " \t")] != '\0' &&
                    !strchr(";#", close[1 + strspn(close + 1, " \t")]))) {
         cfg_error(c->log, c->file, c->lineno, col_of(c, p), "expected \"[section]\"");
@@ -198,6 +207,7 @@ static void parse_header(struct ictx *c, char *p)
             c->section = open_section(c, type, name, (size_t)(e - name), col_of(c, p),
                                       col_of(c, name));
             c->in_policy = strcmp(type, "policy") == 0;
+            c->in_monitor = strcmp(type, "monitor") == 0;
             return;
         }
     hint = cfg_suggest(type, section_types, sizeof(section_types) / sizeof(*section_types));
@@ -272,41 +282,130 @@ static void put_unique(struct ictx *c, struct cnode *map, const char *k, size_t 
     cnode_free(val);
 }
 
-/* "after=5 notify=ops,pager repeat=30m" -> a mapping. */
-static void parse_level(struct ictx *c, struct cnode *sect, const char *key, size_t klen,
-                        char *val)
+/* The list KEY of section SECT (created on first use), for level.N / maintenance.N. */
+static struct cnode *section_list(struct ictx *c, struct cnode *sect, const char *key,
+                                  const char *at)
 {
-    struct cnode *levels = cnode_get(sect, "levels"), *map;
-    char *tok, *eq;
+    struct cnode *list = cnode_get(sect, key);
 
-    if (!levels) {
-        levels = cnode_new(CNODE_SEQ, c->file, c->lineno, col_of(c, key));
-        put_unique(c, sect, "levels", 6, key, levels, key);
+    if (!list) {
+        list = cnode_new(CNODE_SEQ, c->file, c->lineno, col_of(c, at));
+        put_unique(c, sect, key, strlen(key), at, list, at);
+        list = cnode_get(sect, key);
     }
-    if (!levels || levels->kind != CNODE_SEQ) {
-        cfg_error(c->log, c->file, c->lineno, col_of(c, key), "\"levels\" must be a list");
-        return;
+    if (!list || list->kind != CNODE_SEQ) {
+        if (c->rc == 0)
+            cfg_error(c->log, c->file, c->lineno, col_of(c, at), "\"%s\" must be a list", key);
+        return NULL;
     }
-    map = cnode_new(CNODE_MAP, c->file, c->lineno, col_of(c, key));
-    if (!map || cnode_append(levels, map) < 0) {
+    return list;
+}
+
+/* Appends a mapping at AT to LIST. */
+static struct cnode *list_map(struct ictx *c, struct cnode *list, const char *at)
+{
+    struct cnode *map = cnode_new(CNODE_MAP, c->file, c->lineno, col_of(c, at));
+
+    if (!map || cnode_append(list, map) < 0) {
         cnode_free(map);
         c->rc = -ENOMEM;
-        return;
+        return NULL;
     }
-    put_unique(c, map, "level", 5, key + 6, ini_scalar(c, key + 6, klen - 6, key + 6), key + 6);
-    for (tok = val; *tok && c->rc == 0;) {
-        size_t len = strcspn(tok, " \t");
+    return map;
+}
 
-        eq = memchr(tok, '=', len);
+/* The end of the words without '=' that follow END (END when there are none). */
+static char *words_end(char *end)
+{
+    for (;;) {
+        char *next = end + strspn(end, " \t");
+        size_t nlen = strcspn(next, " \t");
+
+        if (!*next || memchr(next, '=', nlen))
+            return end;
+        end = next + nlen;
+    }
+}
+
+/* "after=5 notify=ops,pager" or "cron=0 3 * * SUN duration=1h" into MAP: pairs
+ * apart by blanks; words without '=' continue the value before them (a cron
+ * expression needs no quotes), and a value in double quotes is taken as is (no
+ * escapes).  False after a syntax error. */
+static bool parse_pairs(struct ictx *c, struct cnode *map, char *val, const char *what)
+{
+    bool ok = true;
+
+    for (char *tok = val; *tok && c->rc == 0;) {
+        size_t len = strcspn(tok, " \t");
+        char *eq = memchr(tok, '=', len), *v, *end;
+
         if (!eq || eq == tok) {
+            len = (size_t)(words_end(tok + len) - tok);
             cfg_error(c->log, c->file, c->lineno, col_of(c, tok),
-                      "expected key=value in level, got \"%.*s\"", (int)len, tok);
-        } else {
+                      "expected key=value in %s, got \"%.*s\"", what, (int)len, tok);
+            ok = false;
+        } else if (eq[1] == '"') {
+            v = eq + 2;
+            end = strchr(v, '"');
+            if (!end) {
+                cfg_error(c->log, c->file, c->lineno, col_of(c, eq + 1),
+                          "missing closing quote in %s", what);
+                return false;
+            }
+            len = (size_t)(end + 1 - tok);
+            if (end[1] && !is_space(end[1])) {
+                cfg_error(c->log, c->file, c->lineno, col_of(c, end + 1),
+                          "expected a blank after the closing quote in %s", what);
+                return false;
+            }
             put_unique(c, map, tok, (size_t)(eq - tok), tok,
-                       ini_scalar(c, eq + 1, len - (size_t)(eq + 1 - tok), eq + 1), tok);
+                       ini_scalar(c, v, (size_t)(end - v), v), tok);
+        } else {
+            end = words_end(tok + len);
+            len = (size_t)(end - tok);
+            put_unique(c, map, tok, (size_t)(eq - tok), tok,
+                       ini_scalar(c, eq + 1, (size_t)(end - eq - 1), eq + 1), tok);
         }
         tok += len;
         tok += strspn(tok, " \t");
+    }
+    return ok;
+}
+
+/* "level.N = after=5 notify=ops,pager repeat=30m" -> {level: N, after: 5, ...}. */
+static void parse_level(struct ictx *c, struct cnode *sect, const char *key, size_t klen,
+                        char *val)
+{
+    struct cnode *levels = section_list(c, sect, "levels", key), *map;
+
+    if (!levels || !(map = list_map(c, levels, key)))
+        return;
+    put_unique(c, map, "level", 5, key + 6, ini_scalar(c, key + 6, klen - 6, key + 6), key + 6);
+    parse_pairs(c, map, val, "level");
+}
+
+/* 'maintenance.N = cron="0 3 * * SUN" duration=1h timezone=Europe/Berlin' or
+ * "maintenance.N = start=... end=...": N only names the window (unique in the
+ * section); windows keep the order of the file. */
+static void parse_window(struct ictx *c, struct cnode *sect, const char *key, size_t klen,
+                         char *val)
+{
+    struct cnode *list, *map;
+    size_t seen = c->windows ? c->windows->n : 0;
+
+    if (!c->windows && !(c->windows = cnode_new(CNODE_MAP, c->file, c->lineno, 1))) {
+        c->rc = -ENOMEM;
+        return;
+    }
+    put_unique(c, c->windows, key, klen, key, ini_scalar(c, "", 0, key), key);
+    if (c->windows->n == seen || !(list = section_list(c, sect, "maintenance", key)) ||
+        !(map = list_map(c, list, key)))
+        return;
+    /* a window with a syntax error is left out: one message, not two */
+    if (!parse_pairs(c, map, val, "maintenance window") && list->n > 0 &&
+        list->items[list->n - 1] == map) {
+        list->n--;
+        cnode_free(map);
     }
 }
 
@@ -411,6 +510,9 @@ static int handler(void *user, const char *section, const char *name, const char
     } else if (c->in_policy && klen > 6 && strncmp(key, "level.", 6) == 0) {
         val[vlen] = '\0';
         parse_level(c, c->section, key, klen, val);
+    } else if (c->in_monitor && klen > 12 && strncmp(key, "maintenance.", 12) == 0) {
+        val[vlen] = '\0';
+        parse_window(c, c->section, key, klen, val);
     } else {
         put_key(c, key, klen, ini_scalar(c, val, vlen, val));
     }
@@ -429,6 +531,7 @@ int cfg_parse_ini(struct cfg_log *log, const struct cfg_file *file, const char *
     /* inih cannot report errors on the normalised lines; ours are in LOG. */
     (void)ini_parse_stream(reader, &c, handler, &c);
     free(c.raw);
+    cnode_free(c.windows);
     if (c.rc < 0) {
         cnode_free(c.root);
         return c.rc;

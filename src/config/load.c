@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "decode.h"
+#include "tocsin/maintenance.h"
 #include "tree.h"
 
 /* Far above any real config; bounds what a wrong path can make us read. */
@@ -384,6 +385,13 @@ static void monitor_free(struct tocsin_monitor_conf *m)
     free(m->host);
     free(m->send);
     free(m->regions);
+    free(m->depends_on);
+    for (size_t i = 0; i < m->n_maintenance; i++) {
+        tocsin_cron_free(m->maintenance[i].cron);
+        free(m->maintenance[i].cron_text);
+        free(m->maintenance[i].timezone);
+    }
+    free(m->maintenance);
 }
 
 static void region_free(struct tocsin_region_conf *r)

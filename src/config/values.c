@@ -3,9 +3,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const struct {
     const char *unit;
@@ -350,4 +352,90 @@ long tocsin_config_base64_len(const char *s)
         if (base64_value(s[i]) < 0)
             return -EINVAL;
     return (long)(len / 4 * 3 - pad);
+}
+
+/* Days from 1970-01-01 to Y-M-D (proleptic Gregorian; H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+int tocsin_config_parse_timestamp(const char *s, int64_t *t)
+{
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+    const char *p = s + 19;
+
+    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !digits(s + 8, 2, &d) || !strchr("Tt ", s[10]) || s[10] == '\0' ||
+        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &sec))
+        return -EINVAL;
+    if (*p == '.') { /* fractions of a second: a window starts on a whole second */
+        if (*++p < '0' || *p > '9')
+            return -EINVAL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p == '-' ? -1 : 1;
+        if (strlen(p) < 6 || !digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om))
+            return -EINVAL;
+        p += 6;
+    } else {
+        return -EINVAL;
+    }
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+        mi > 59 || sec > 60 || oh > 23 || om > 59)
+        return -EINVAL;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return -EINVAL;
+    *t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+         sign * (oh * 3600 + om * 60);
+    return 0;
+}
+
+bool tocsin_config_timezone_exists(const char *name)
+{
+    char path[PATH_MAX], magic[4];
+    struct stat st;
+    size_t len = strlen(name);
+    bool ok = false;
+    FILE *fp;
+
+    /* A name under the zoneinfo directory, never a path out of it. */
+    if (len == 0 || len > 128 || name[0] == '/' || name[0] == '.' || strstr(name, "..") ||
+        strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-/") != len)
+        return false;
+    snprintf(path, sizeof(path), "%s/%s", TOCSIN_ZONEINFO_DIR, name);
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return false;
+    fp = fopen(path, "rb");
+    if (!fp)
+        return false;
+    ok = fread(magic, 1, 4, fp) == 4 && memcmp(magic, "TZif", 4) == 0;
+    fclose(fp);
+    return ok;
 }

@@ -258,3 +258,16 @@ struct curl_slist *tocsin_curl_connect_to(const char *host, const char *port, co
     snprintf(line, sizeof(line), "%s:%s:%s:%s", host, port, addr, port);
     return curl_slist_append(NULL, line);
 }
+
+int tocsin_curl_header_append(struct curl_slist **list, const char *name, const char *value)
+{
+    char line[1024];
+    struct curl_slist *next;
+
+    snprintf(line, sizeof(line), "%s: %s", name, value);
+    next = curl_slist_append(*list, line);
+    if (next == NULL)
+        return -ENOMEM;
+    *list = next;
+    return 0;
+}

@@ -286,6 +286,9 @@ static struct req *new_req(struct MHD_Connection *conn, const char *url, const c
     auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     r->rec.has_authorization = auth != NULL;
     copy(r->rec.authorization, sizeof(r->rec.authorization), auth);
+    auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Proxy-Authorization");
+    r->rec.has_proxy_authorization = auth != NULL;
+    copy(r->rec.proxy_authorization, sizeof(r->rec.proxy_authorization), auth);
     info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (info != NULL && info->client_addr != NULL) {
         const struct sockaddr *sa = info->client_addr;

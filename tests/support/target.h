@@ -6,7 +6,10 @@
  * /r/0 answers 200, so a test asks for a redirect chain of any length by URL.
  * Delays and hangs park the connection (MHD suspend), so a slow answer never
  * holds up another request.  Every request is recorded (method, path, Host,
- * Authorization, body, client address) for the test to assert on. */
+ * Authorization, Proxy-Authorization, body, client address) for the test to
+ * assert on.  Any path answers, so the target also serves as a plain HTTP
+ * forward proxy for an http:// URL: it records the absolute URL as the path
+ * and answers itself instead of forwarding. */
 #ifndef TEST_TARGET_H
 #define TEST_TARGET_H
 
@@ -49,6 +52,11 @@ struct test_request {
     char body[1024];          /* request body, NUL-terminated; body_len is its full length */
     size_t body_len;
     char client_ip[64];       /* numeric address the connection came from */
+    /* Acting as a plain HTTP forward proxy: curl sends the absolute form
+     * ("GET http://host:port/path"), which libmicrohttpd passes on unchanged,
+     * so PATH holds the whole URL then; the proxy's credentials come here. */
+    char proxy_authorization[256]; /* Proxy-Authorization header */
+    bool has_proxy_authorization;
 };
 
 struct test_target *test_target_start(void);     /* plain HTTP on 127.0.0.1; NULL on failure */
