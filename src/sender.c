@@ -4,7 +4,11 @@
  * starts what may go now: committed (or uncommittable) rows that are due, not
  * behind an earlier undelivered row of the same monitor, within 16 in flight
  * and the rate limit, and not while a 429 pauses the webhook.  One uv timer
- * wakes the sender at the earliest time anything becomes possible. */
+ * wakes the sender at the earliest time anything becomes possible.
+ *
+ * Formats with `refire` (alertmanager) also keep their firing incidents, one
+ * per monitor, and a second timer re-posts them every refire_ms: deliveries
+ * outside the queue, never stored nor retried (see "re-posts" below). */
 #include "tocsin/sender.h"
 
 #include <errno.h>
@@ -37,6 +41,15 @@ enum phase {
 
 struct webhook_queue;
 
+/* A firing incident of a `refire` webhook, re-posted until its recovery. */
+struct firing {
+    struct firing *next;
+    struct tocsin_alert alert;    /* the last incident; its monitor lives as long as the
+                                   * config, but is only read when re-posting */
+    char *monitor;                /* its id, matched without reading alert.monitor */
+    size_t in_flight;             /* its re-posts not finished yet */
+};
+
 struct delivery {
     struct tocsin_curl_req req;
     struct tocsin_sender *sender;
@@ -58,6 +71,8 @@ struct delivery {
     struct tocsin_resolve_req *resolve;
     uint64_t start_ns;
     char errbuf[CURL_ERROR_SIZE];
+    struct firing *firing;        /* set on a re-post of it: on webhook_queue.refires,
+                                   * never stored, retried or reported */
 };
 
 struct webhook_queue {
@@ -72,6 +87,8 @@ struct webhook_queue {
     bool repump;
     uint64_t *sends;              /* ring of recent send times (uv_now ms) */
     size_t ring_cap, ring_head, ring_n;
+    struct firing *firing;        /* format->refire: incidents not recovered */
+    struct delivery *refires;     /* re-posts in flight */
 };
 
 struct tocsin_sender {
@@ -81,6 +98,8 @@ struct tocsin_sender {
     struct tocsin_store *store;
     struct tocsin_curl_uv curl;
     uv_timer_t timer;
+    uv_timer_t refire_timer;      /* every refire_ms while anything fires */
+    uint64_t refire_ms;
     struct webhook_queue *queues;
     size_t n_queues;
     struct tocsin_sender_stats stats;
@@ -169,13 +188,17 @@ static void delivery_free(struct delivery *d)
         d->sender->stats.unstored--;
     if (d->phase == PHASE_DEAD)
         d->sender->stats.dead_now--;
+    if (d->firing)
+        d->firing->in_flight--;
     if (d->prev)
         d->prev->next = d->next;
+    else if (d->firing)
+        q->refires = d->next;
     else
         q->head = d->next;
     if (d->next)
         d->next->prev = d->prev;
-    else
+    else if (d->firing == NULL)
         q->tail = d->prev;
     row_free(&d->row);
     free(d);
@@ -391,6 +414,8 @@ static bool retryable(long status)
            status >= 500;
 }
 
+static void refire_done(struct delivery *d, CURLcode code);
+
 static void on_done(struct tocsin_curl_req *req, CURLcode code)
 {
     struct delivery *d = container_of(req, struct delivery, req);
@@ -399,6 +424,11 @@ static void on_done(struct tocsin_curl_req *req, CURLcode code)
     curl_off_t retry_after = 0;
     char reason[CURL_ERROR_SIZE + 160];
     char *location = NULL;
+
+    if (d->firing) {
+        refire_done(d, code);
+        return;
+    }
 
     if (req->easy) {
         curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -428,41 +458,28 @@ static void on_done(struct tocsin_curl_req *req, CURLcode code)
     pump(q);
 }
 
-static int append_header(struct curl_slist **list, const char *name, const char *value)
-{
-    char line[1024];
-    struct curl_slist *next;
-
-    snprintf(line, sizeof(line), "%s: %s", name, value);
-    next = curl_slist_append(*list, line);
-    if (next == NULL)
-        return -ENOMEM;
-    *list = next;
-    return 0;
-}
-
 /* Content-Type, User-Agent, X-Request-ID, the webhook's own, then the format's
  * signature headers, made for this attempt. */
 static int build_headers(struct delivery *d)
 {
     const struct tocsin_webhook_conf *w = d->queue->conf;
     struct tocsin_format_headers signed_headers = {.n = 0};
-    int rc = append_header(&d->headers, "Content-Type", "application/json");
+    int rc = tocsin_curl_header_append(&d->headers, "Content-Type", "application/json");
 
     if (rc == 0)
-        rc = append_header(&d->headers, "User-Agent", "tocsin/" TOCSIN_VERSION);
+        rc = tocsin_curl_header_append(&d->headers, "User-Agent", "tocsin/" TOCSIN_VERSION);
     if (rc == 0)
-        rc = append_header(&d->headers, "X-Request-ID", d->row.request_id);
+        rc = tocsin_curl_header_append(&d->headers, "X-Request-ID", d->row.request_id);
     /* curl would otherwise send "Expect: 100-continue" and wait on large bodies. */
     if (rc == 0)
-        rc = append_header(&d->headers, "Expect", "");
+        rc = tocsin_curl_header_append(&d->headers, "Expect", "");
     for (size_t i = 0; rc == 0 && i < w->headers.n; i++)
-        rc = append_header(&d->headers, w->headers.items[i].name, w->headers.items[i].value);
+        rc = tocsin_curl_header_append(&d->headers, w->headers.items[i].name, w->headers.items[i].value);
     if (rc == 0)
         rc = tocsin_format_sign(d->queue->format, w, d->row.request_id, wall_ms() / 1000,
                                 d->row.body, d->row.body_len, &signed_headers);
     for (size_t i = 0; rc == 0 && i < signed_headers.n; i++)
-        rc = append_header(&d->headers, signed_headers.items[i].name, signed_headers.items[i].value);
+        rc = tocsin_curl_header_append(&d->headers, signed_headers.items[i].name, signed_headers.items[i].value);
     return rc;
 }
 
@@ -550,8 +567,9 @@ static void on_resolved(void *data, int status, const struct sockaddr_storage *a
     start_transfer(d);
 }
 
-/* Through a proxy the proxy resolves; otherwise c-ares, and curl gets the address. */
-static void start_attempt(struct delivery *d)
+/* Sends D's request; on_done follows (at once when it fails before any I/O).
+ * Through a proxy the proxy resolves; otherwise c-ares, and curl gets the address. */
+static void start_request(struct delivery *d)
 {
     struct webhook_queue *q = d->queue;
     struct sockaddr_storage literal;
@@ -560,11 +578,6 @@ static void start_attempt(struct delivery *d)
     d->phase = PHASE_SENDING;
     d->start_ns = uv_hrtime();
     d->errbuf[0] = '\0';
-    d->row.attempts++;
-    d->cycle_attempts++;
-    q->in_flight++;
-    d->sender->stats.in_flight++;
-    d->sender->stats.attempts++;
     rc = tocsin_curl_url_parts(d->row.url, &d->host, &d->port, NULL);
     if (rc < 0) {
         attempt_failed_early(d, "cannot parse the webhook URL");
@@ -577,6 +590,16 @@ static void start_attempt(struct delivery *d)
             attempt_failed_early(d, strerror(-rc));
         }
     }
+}
+
+static void start_attempt(struct delivery *d)
+{
+    d->row.attempts++;
+    d->cycle_attempts++;
+    d->queue->in_flight++;
+    d->sender->stats.in_flight++;
+    d->sender->stats.attempts++;
+    start_request(d);
 }
 
 /* ---- scheduling --------------------------------------------------------- */
@@ -736,18 +759,29 @@ static struct delivery *delivery_new(struct webhook_queue *q, const char *monito
     return d;
 }
 
+static size_t n_urls(const struct webhook_queue *q)
+{
+    return q->conf->n_urls ? q->conf->n_urls : 1;
+}
+
+/* The I-th URL an alert of Q goes to. */
+static void alert_url(const struct webhook_queue *q, size_t i, char *url, size_t size)
+{
+    const struct tocsin_webhook_conf *w = q->conf;
+
+    snprintf(url, size, "%s%s", w->n_urls ? w->urls[i] : w->url,
+             q->format->url_suffix ? q->format->url_suffix : "");
+}
+
 /* One delivery per URL: alertmanager sends each alert to every peer. */
 static int queue_alert(struct webhook_queue *q, const struct tocsin_alert *alert, const char *body,
                        size_t len)
 {
-    const struct tocsin_webhook_conf *w = q->conf;
-    size_t n_urls = w->n_urls ? w->n_urls : 1;
     char url[2048];
 
-    for (size_t i = 0; i < n_urls; i++) {
+    for (size_t i = 0; i < n_urls(q); i++) {
         struct delivery *d;
-        snprintf(url, sizeof(url), "%s%s", w->n_urls ? w->urls[i] : w->url,
-                 q->format->url_suffix ? q->format->url_suffix : "");
+        alert_url(q, i, url, sizeof(url));
         d = delivery_new(q, alert->monitor->id, tocsin_notification_name(alert->type),
                          alert->notification_level, url, body, len);
         if (d == NULL)
@@ -756,6 +790,167 @@ static int queue_alert(struct webhook_queue *q, const struct tocsin_alert *alert
         store_insert(d);
     }
     return 0;
+}
+
+/* ---- re-posts of firing alerts (format->refire) --------------------------- */
+
+/* Alertmanager forgets an alert once its endsAt passes, so a firing incident is
+ * posted again every refire_ms with a fresh endsAt.  A re-post is a delivery
+ * outside the queue: a request id of its own, no outbox row, no retry, no
+ * report; a failed one is only logged (debug): the next period tries again. */
+
+static void refire_done(struct delivery *d, CURLcode code)
+{
+    long status = 0;
+    char code_s[16], reason[CURL_ERROR_SIZE + 32];
+
+    if (d->req.easy && code == CURLE_OK)
+        curl_easy_getinfo(d->req.easy, CURLINFO_RESPONSE_CODE, &status);
+    snprintf(code_s, sizeof(code_s), "%ld", status);
+    if (code != CURLE_OK)
+        snprintf(reason, sizeof(reason), "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(code));
+    else
+        snprintf(reason, sizeof(reason), "receiver answered %ld", status);
+    if (code == CURLE_OK && status >= 200 && status <= 299)
+        tocsin_debug("firing alert re-posted", "webhook", d->queue->conf->name, "monitor",
+                     d->row.monitor, "url", d->row.url, "status", code_s, "request_id",
+                     d->row.request_id);
+    else
+        tocsin_debug("re-posting a firing alert failed; the next period tries again", "webhook",
+                     d->queue->conf->name, "monitor", d->row.monitor, "url", d->row.url, "status",
+                     code_s, "error", reason, "request_id", d->row.request_id);
+    d->phase = PHASE_WAITING; /* finished: nothing to cancel */
+    delivery_free(d);
+}
+
+static void on_refire(uv_timer_t *timer);
+
+static void arm_refire(struct tocsin_sender *s)
+{
+    bool firing = false;
+
+    for (size_t i = 0; i < s->n_queues && !firing; i++)
+        firing = s->queues[i].firing != NULL;
+    if (s->closing || s->refire_ms == 0 || !firing)
+        uv_timer_stop(&s->refire_timer);
+    else if (!uv_is_active((uv_handle_t *)&s->refire_timer))
+        uv_timer_start(&s->refire_timer, on_refire, s->refire_ms, s->refire_ms);
+}
+
+/* True while a live delivery of MONITOR is queued: it is still being sent or
+ * retried, and a re-post would only race it. */
+static bool queued_for(const struct webhook_queue *q, const char *monitor)
+{
+    for (const struct delivery *d = q->head; d; d = d->next)
+        if (d->phase != PHASE_DEAD && strcmp(d->row.monitor, monitor) == 0)
+            return true;
+    return false;
+}
+
+/* Posts F once more to every URL, built with "now" = this moment, unless its
+ * last re-post is still on its way, its monitor has a delivery queued, a 429
+ * pauses the webhook or the rate limit is used up. */
+static void refire(struct webhook_queue *q, struct firing *f)
+{
+    struct tocsin_sender *s = q->sender;
+    struct tocsin_alert alert = f->alert;
+    uint64_t now = uv_now(s->loop), wake = 0;
+    char url[2048], *body = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (f->in_flight > 0 || now < q->paused_until || queued_for(q, f->monitor))
+        return;
+    alert.check_result.timestamp = (int64_t)time(NULL);
+    rc = q->format->build_body(&alert, q->conf, &body, &len);
+    for (size_t i = 0; rc == 0 && i < n_urls(q); i++) {
+        struct delivery *d;
+        if (!rate_take(q, now, &wake)) {
+            rc = -EBUSY;
+            break;
+        }
+        alert_url(q, i, url, sizeof(url));
+        d = delivery_new(q, f->monitor, tocsin_notification_name(alert.type),
+                         alert.notification_level, url, body, len);
+        if (d == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
+        d->queue = q;
+        d->firing = f;
+        f->in_flight++;
+        d->next = q->refires;
+        if (q->refires)
+            q->refires->prev = d;
+        q->refires = d;
+        s->stats.resent++;
+        start_request(d); /* may end (and free d) at once */
+    }
+    if (rc < 0)
+        tocsin_debug("firing alert not re-posted this time", "webhook", q->conf->name, "monitor",
+                     f->monitor, "error",
+                     rc == -EBUSY ? "rate limit reached" : rc == -EFBIG ? "body over 1 MB"
+                                                                         : strerror(-rc));
+    free(body);
+}
+
+static void on_refire(uv_timer_t *timer)
+{
+    struct tocsin_sender *s = timer->data;
+
+    for (size_t i = 0; i < s->n_queues; i++)
+        for (struct firing *f = s->queues[i].firing; f; f = f->next)
+            refire(&s->queues[i], f);
+    arm_refire(s);
+}
+
+static void firing_free(struct webhook_queue *q, struct firing *f)
+{
+    /* A re-post still on its way could land after the recovery and make the
+     * alert fire again for five minutes: cut it. */
+    for (struct delivery *d = q->refires, *next; d; d = next) {
+        next = d->next;
+        if (d->firing == f)
+            delivery_free(d);
+    }
+    free(f->monitor);
+    free(f);
+}
+
+/* An incident starts (or, at a later level, replaces) its monitor's firing
+ * alert; a recovery ends it. */
+static void track_firing(struct webhook_queue *q, const struct tocsin_alert *alert)
+{
+    struct firing **link = &q->firing, *f;
+
+    while (*link && strcmp((*link)->monitor, alert->monitor->id) != 0)
+        link = &(*link)->next;
+    f = *link;
+    if (alert->type != TOCSIN_NOTIFY_INCIDENT) {
+        if (f) {
+            *link = f->next;
+            firing_free(q, f);
+        }
+    } else if (f == NULL && ((f = calloc(1, sizeof(*f))) == NULL ||
+                             (f->monitor = strdup(alert->monitor->id)) == NULL)) {
+        free(f);
+        tocsin_error("out of memory: a firing alert will not be re-posted", "webhook",
+                     q->conf->name, "monitor", alert->monitor->id);
+    } else {
+        if (*link == NULL) {
+            f->next = q->firing;
+            q->firing = f;
+        }
+        f->alert = *alert;
+    }
+    arm_refire(q->sender);
+}
+
+void tocsin_sender_set_refire_ms(struct tocsin_sender *s, uint64_t ms)
+{
+    s->refire_ms = ms;
+    uv_timer_stop(&s->refire_timer);
+    arm_refire(s);
 }
 
 int tocsin_sender_send(struct tocsin_sender *s, const struct tocsin_alert *alert)
@@ -767,6 +962,8 @@ int tocsin_sender_send(struct tocsin_sender *s, const struct tocsin_alert *alert
 
     if (s->closing)
         return -ECANCELED;
+    if (q->format->refire)
+        track_firing(q, alert);
     rc = q->format->build_body(alert, q->conf, &body, &len);
     if (rc == 0)
         rc = queue_alert(q, alert, body, len);
@@ -858,9 +1055,15 @@ static int init_queues(struct tocsin_sender *s)
 static void free_queues(struct tocsin_sender *s)
 {
     for (size_t i = 0; s->queues && i < s->n_queues; i++) {
-        while (s->queues[i].head)
-            delivery_free(s->queues[i].head);
-        free(s->queues[i].sends);
+        struct webhook_queue *q = &s->queues[i];
+        while (q->head)
+            delivery_free(q->head);
+        while (q->firing) {
+            struct firing *f = q->firing;
+            q->firing = f->next;
+            firing_free(q, f);
+        }
+        free(q->sends);
     }
     free(s->queues);
     s->queues = NULL;
@@ -889,6 +1092,9 @@ int tocsin_sender_new(uv_loop_t *loop, const struct tocsin_config *config,
     }
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
+    uv_timer_init(loop, &s->refire_timer);
+    s->refire_timer.data = s;
+    s->refire_ms = TOCSIN_REFIRE_MS;
     rc = load_outbox(s);
     if (rc < 0)
         tocsin_error("cannot read the outbox; starting without its rows", "error", strerror(-rc));
@@ -949,8 +1155,9 @@ static void finish_close(struct tocsin_sender *s)
                                       : "delivery not in the outbox lost at shutdown",
                             "webhook", s->queues[i].conf->name, "request_id", d->row.request_id);
     free_queues(s);
-    s->open_parts = 2;
+    s->open_parts = 3;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->refire_timer, on_timer_closed);
     tocsin_curl_uv_close(&s->curl, on_curl_closed);
 }
 
@@ -969,6 +1176,7 @@ void tocsin_sender_close(struct tocsin_sender *s, uint64_t drain_ms, void (*on_c
                          void *data)
 {
     s->closing = true; /* nothing new starts; attempts in flight may finish */
+    uv_timer_stop(&s->refire_timer);
     s->on_closed = on_closed;
     s->on_closed_data = data;
     if (s->stats.in_flight == 0) {

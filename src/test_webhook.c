@@ -115,6 +115,8 @@ int tocsin_test_webhook(const struct tocsin_config *config, const char *name)
         run.failed++;
     } else {
         tocsin_sender_on_delivery(sender, on_report, &run);
+        /* One request each; the test monitor lives on this stack frame. */
+        tocsin_sender_set_refire_ms(sender, 0);
         send_and_wait(&loop, sender, &one, &run, TOCSIN_NOTIFY_INCIDENT);
         /* Receivers that open incidents get them closed again. */
         if (strcmp(webhook.format, "pagerduty") == 0 || strcmp(webhook.format, "alertmanager") == 0)

@@ -871,6 +871,71 @@ static void test_source_address(void **state)
     assert_string_equal(req.client_ip, "127.0.0.2");
 }
 
+/* ---- a proxy region ---------------------------------------------------------------- */
+
+#define UNRESOLVABLE_URL "http://probe-target.invalid:81/health"
+
+/* The plain target stands in for a forward proxy: for an http:// URL curl sends
+ * the absolute form to it, which the target records as the path and answers
+ * itself.  Only the proxy's own host is ever resolved (by c-ares): the target's
+ * name does not resolve anywhere, and no thread is started to try. */
+static void check_via_proxy(struct fixture *f, const char *proxy_host, const char *userinfo,
+                            unsigned nth, struct tocsin_result *r, struct test_request *req)
+{
+    static char proxy[256];
+    unsigned created = atomic_load(&main_thread_creations);
+
+    snprintf(proxy, sizeof(proxy), "http://%s%s:%u", userinfo ? userinfo : "", proxy_host,
+             (unsigned)f->port);
+    f->region.proxy = proxy;
+    f->monitor.url = UNRESOLVABLE_URL;
+    run_check(&f->config, &f->monitor, r);
+    assert_up(r);
+    assert_int_equal(r->status_code, 200);
+    assert_int_equal(atomic_load(&main_thread_creations), created);
+    assert_int_equal(test_target_hits(f->target), nth + 1);
+    *req = request_at(f->target, nth);
+    assert_string_equal(req->method, "GET");
+    assert_string_equal(req->path, UNRESOLVABLE_URL); /* the proxy got the name */
+    assert_string_equal(req->host, "probe-target.invalid:81");
+    assert_false(req->has_authorization);
+    assert_string_equal(req->client_ip, "127.0.0.1");
+}
+
+static void test_proxy_resolves_the_target(void **state)
+{
+    struct fixture *f = *state;
+    struct tocsin_result r;
+    struct test_request req;
+
+    /* A literal proxy: nothing at all is looked up locally. */
+    check_via_proxy(f, "127.0.0.1", NULL, 0, &r, &req);
+    assert_int_equal(r.timings.dns_ms, -1);
+    assert_true(r.timings.connect_ms >= 0);
+    assert_false(req.has_proxy_authorization);
+
+    /* A proxy by name: c-ares finds it in /etc/hosts; the target still is not looked up. */
+    check_via_proxy(f, "localhost", NULL, 1, &r, &req);
+    assert_true(r.timings.dns_ms >= 0);
+    assert_false(req.has_proxy_authorization);
+}
+
+static void test_proxy_credentials(void **state)
+{
+    struct fixture *f = *state;
+    struct tocsin_result r;
+    struct test_request req;
+
+    check_via_proxy(f, "127.0.0.1", "user:pw@", 0, &r, &req);
+    assert_true(req.has_proxy_authorization);
+    assert_string_equal(req.proxy_authorization, "Basic dXNlcjpwdw=="); /* base64("user:pw") */
+
+    /* Kept when the proxy's name is replaced by its address. */
+    check_via_proxy(f, "localhost", "user:pw@", 1, &r, &req);
+    assert_true(r.timings.dns_ms >= 0);
+    assert_string_equal(req.proxy_authorization, "Basic dXNlcjpwdw==");
+}
+
 /* ---- cancel ------------------------------------------------------------------- */
 
 static void on_never(void *data, const struct tocsin_result *result)
@@ -1062,6 +1127,8 @@ int main(void)
         T(test_name_resolved),
         T(test_lookup_starts_no_thread),
         T(test_source_address),
+        T(test_proxy_resolves_the_target),
+        T(test_proxy_credentials),
         T(test_cancel_never_calls_back),
         T(test_tls_valid),
         T(test_tls_by_name),

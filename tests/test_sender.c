@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include <ares.h>
+#include <sqlite3.h>
 #include <curl/curl.h>
 #include <uv.h>
 
@@ -48,6 +49,7 @@
 #include "tocsin/resolver.h"
 #include "tocsin/sender.h"
 #include "tocsin/store.h"
+#include "tocsin/test_webhook.h"
 
 #define SECRET "sender-test-secret"
 #define HOOK_PATH "/hook"
@@ -1210,6 +1212,333 @@ static void test_outbox_survives_kill9(void **state)
     assert_int_equal(rows_left(h), 0);
 }
 
+/* ---- alertmanager: firing alerts re-posted, not stored ---------------------------- */
+
+#define REFIRE_MS 300
+#define AM_PATH "/api/v2/alerts"
+#define AM_PEERS 2
+#define AM_MIN_POSTS 4     /* per peer while firing: the incident and three re-posts */
+#define AM_MIN_SPAN_MS 1250 /* and over a second apart, so endsAt (in seconds) moves */
+
+/* Both peers of the webhook are this receiver: by address and by name. */
+static void configure_alertmanager(struct harness *h, char urls[AM_PEERS][128], char *list[])
+{
+    uint16_t port = test_receiver_port(h->rx);
+
+    snprintf(urls[0], 128, "http://127.0.0.1:%u", (unsigned)port);
+    snprintf(urls[1], 128, "http://localhost:%u", (unsigned)port);
+    list[0] = urls[0];
+    list[1] = urls[1];
+    h->hook.format = "alertmanager";
+    h->hook.urls = list;
+    h->hook.n_urls = AM_PEERS;
+}
+
+/* Requests that came to HOST_PREFIX ("127.0.0.1:" or "localhost:"). */
+static size_t posts_to(const struct arrival *a, size_t n, const char *host_prefix,
+                       const struct arrival **out, size_t max)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(a[i].d.host, host_prefix, strlen(host_prefix)) == 0 && k < max)
+            out[k++] = &a[i];
+    return k;
+}
+
+static size_t count_to(struct harness *h, const char *host_prefix, uint64_t *first, uint64_t *last)
+{
+    size_t n = test_receiver_count(h->rx), k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct test_delivery d;
+        if (test_receiver_get(h->rx, i, &d) != 0)
+            continue;
+        if (strncmp(d.host, host_prefix, strlen(host_prefix)) == 0) {
+            if (k++ == 0)
+                *first = d.arrived_ms;
+            *last = d.arrived_ms;
+        }
+        test_delivery_free(&d);
+    }
+    return k;
+}
+
+static bool step_refire(struct harness *h)
+{
+    uint64_t first[AM_PEERS] = {0}, last[AM_PEERS] = {0};
+    size_t k0, k1;
+
+    switch (h->phase) {
+    case 0:
+        send_alert(h, 0, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    case 1: /* firing: re-posts come to both peers */
+        k0 = count_to(h, "127.0.0.1:", &first[0], &last[0]);
+        k1 = count_to(h, "localhost:", &first[1], &last[1]);
+        if (k0 >= AM_MIN_POSTS && k1 >= AM_MIN_POSTS && last[0] - first[0] >= AM_MIN_SPAN_MS &&
+            last[1] - first[1] >= AM_MIN_SPAN_MS) {
+            send_alert(h, 0, TOCSIN_NOTIFY_RECOVERY);
+            h->phase = 2;
+        }
+        return false;
+    case 2: /* the recovery is in: then three periods and more with nothing else */
+        if (stats(h).delivered == 2 * AM_PEERS) {
+            h->seen = stats(h);
+            h->mark = uv_now(&h->loop) + 3 * REFIRE_MS + SETTLE_MS;
+            h->phase = 3;
+        }
+        return false;
+    default:
+        return uv_now(&h->loop) >= h->mark;
+    }
+}
+
+/* "endsAt":"2024-...Z" of BODY into OUT (RFC 3339 in UTC compares as text). */
+static void ends_at(const char *body, char *out, size_t size)
+{
+    const char *p = strstr(body, "\"endsAt\":\"");
+    const char *end = p ? strchr(p + 10, '"') : NULL;
+
+    if (end == NULL)
+        fail_msg("no endsAt in %s", body);
+    snprintf(out, size, "%.*s", (int)(end - (p + 10)), p + 10);
+}
+
+/* Everything of an alertmanager body before its endsAt: labels, annotations, startsAt. */
+static size_t before_ends_at(const char *body)
+{
+    const char *p = strstr(body, "\"endsAt\"");
+
+    assert_non_null(p);
+    return (size_t)(p - body);
+}
+
+static long count_rows(struct harness *h, const char *where)
+{
+    char path[128], sql[256];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+
+    snprintf(path, sizeof(path), "%s/tocsin.db", h->dir);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM outbox WHERE %s", where);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_alertmanager_refire(void **state)
+{
+    struct harness *h = *state;
+    static const char *const peers[AM_PEERS] = {"127.0.0.1:", "localhost:"};
+    static struct arrival a[ARRIVALS_MAX];
+    const struct arrival *p[ARRIVALS_MAX];
+    char urls[AM_PEERS][128], *list[AM_PEERS];
+    char first_end[40], end[40], prev_end[40];
+    size_t n, total_incident = 0;
+
+    configure_alertmanager(h, urls, list);
+    start(h, true);
+    tocsin_sender_set_refire_ms(h->sender, REFIRE_MS);
+    run(h, step_refire);
+
+    n = arrivals(h, a, ARRIVALS_MAX);
+    /* Every post has a request id of its own: only retries share one. */
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(a[i].d.method, "POST");
+        assert_string_equal(a[i].d.path, AM_PATH);
+        assert_int_equal(strlen(a[i].d.request_id), 36);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(a[i].d.request_id, a[j].d.request_id);
+    }
+    for (size_t peer = 0; peer < AM_PEERS; peer++) {
+        size_t k = posts_to(a, n, peers[peer], p, ARRIVALS_MAX), firing = 0;
+        /* The incident, re-posts of the same alert, then the recovery and nothing else. */
+        assert_true(k >= AM_MIN_POSTS + 1);
+        while (firing < k && strstr(p[firing]->d.body, "is DOWN") != NULL)
+            firing++;
+        assert_int_equal(firing, k - 1);
+        assert_non_null(strstr(p[k - 1]->d.body, "is UP again"));
+        total_incident += firing;
+        ends_at(p[0]->d.body, first_end, sizeof(first_end));
+        snprintf(prev_end, sizeof(prev_end), "%s", first_end);
+        for (size_t i = 0; i < firing; i++) {
+            size_t same = before_ends_at(p[0]->d.body);
+            assert_non_null(strstr(p[i]->d.body, "\"monitor\":\"m00\""));
+            assert_int_equal(before_ends_at(p[i]->d.body), same);
+            assert_memory_equal(p[i]->d.body, p[0]->d.body, same);
+            ends_at(p[i]->d.body, end, sizeof(end));
+            if (strcmp(end, prev_end) < 0)
+                fail_msg("endsAt went back from %s to %s", prev_end, end);
+            snprintf(prev_end, sizeof(prev_end), "%s", end);
+            /* Re-posts are a period apart, never faster. */
+            if (i >= 2 && p[i]->d.arrived_ms - p[i - 1]->d.arrived_ms + SLACK_MS < REFIRE_MS)
+                fail_msg("re-posts %zu and %zu only %" PRIu64 " ms apart", i - 1, i,
+                         p[i]->d.arrived_ms - p[i - 1]->d.arrived_ms);
+        }
+        /* Over a second of re-posts: the last one's endsAt is later. */
+        if (strcmp(prev_end, first_end) <= 0)
+            fail_msg("endsAt stayed at %s over %" PRIu64 " ms", first_end,
+                     p[firing - 1]->d.arrived_ms - p[0]->d.arrived_ms);
+        ends_at(p[k - 1]->d.body, end, sizeof(end));
+        if (strcmp(end, prev_end) >= 0) /* now, not now + 5 min */
+            fail_msg("recovery endsAt %s not before the last firing one %s", end, prev_end);
+    }
+    arrivals_free(a, n);
+
+    /* Re-posts are neither queued, attempted, reported nor retried... */
+    assert_int_equal(h->final.queued, 2 * AM_PEERS);
+    assert_int_equal(h->final.attempts, 2 * AM_PEERS);
+    assert_int_equal(h->final.delivered, 2 * AM_PEERS);
+    assert_int_equal(h->final.retried, 0);
+    assert_int_equal(h->n_reports, 2 * AM_PEERS);
+    assert_int_equal(h->final.resent, total_incident - AM_PEERS);
+    /* ...none after the recovery... */
+    assert_int_equal(h->final.resent, h->seen.resent);
+    /* ...and never stored: the outbox has each peer's incident and recovery only. */
+    assert_int_equal(count_rows(h, "event = 'incident'"), AM_PEERS);
+    assert_int_equal(count_rows(h, "event = 'recovery'"), AM_PEERS);
+    assert_int_equal(count_rows(h, "1"), 2 * AM_PEERS);
+}
+
+/* A re-post that fails is not retried: the next period sends a new one. */
+static bool step_refire_fails(struct harness *h)
+{
+    switch (h->phase) {
+    case 0:
+        send_alert(h, 0, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    default:
+        return test_receiver_count(h->rx) >= 4;
+    }
+}
+
+static void test_alertmanager_refire_not_retried(void **state)
+{
+    struct harness *h = *state;
+    const struct test_answer ok = {.status = 200};
+    static struct arrival a[ARRIVALS_MAX];
+    char urls[AM_PEERS][128], *list[AM_PEERS];
+    size_t n;
+
+    configure_alertmanager(h, urls, list);
+    h->hook.n_urls = 1;
+    assert_int_equal(test_receiver_plan(h->rx, &ok, 1), 0); /* the incident itself */
+    test_receiver_set_status(h->rx, 500);                  /* every re-post */
+    start(h, false);
+    tocsin_sender_set_refire_ms(h->sender, REFIRE_MS);
+    run(h, step_refire_fails);
+
+    n = arrivals(h, a, ARRIVALS_MAX);
+    assert_true(n >= 4);
+    assert_int_equal(a[0].d.status, 200);
+    for (size_t i = 1; i < n; i++) {
+        assert_int_equal(a[i].d.status, 500);
+        assert_string_not_equal(a[i].d.request_id, a[i - 1].d.request_id);
+        /* no retry between two periods (backoff 200 ms < the 300 ms period) */
+        if (i >= 2 && a[i].d.arrived_ms - a[i - 1].d.arrived_ms + SLACK_MS < REFIRE_MS)
+            fail_msg("posts %zu and %zu only %" PRIu64 " ms apart", i - 1, i,
+                     a[i].d.arrived_ms - a[i - 1].d.arrived_ms);
+    }
+    arrivals_free(a, n);
+    assert_int_equal(h->final.attempts, 1);
+    assert_int_equal(h->final.retried, 0);
+    assert_int_equal(h->final.dead, 0);
+    assert_int_equal(h->n_reports, 1);
+}
+
+/* ---- tocsin test-webhook ----------------------------------------------------------- */
+
+static struct tocsin_region_conf test_region = {.name = "test"};
+
+/* tocsin_test_webhook runs a loop of its own; the receiver's thread answers. */
+static int test_webhook(struct harness *h, const char *name)
+{
+    h->config.regions = &test_region;
+    h->config.n_regions = 1;
+    return tocsin_test_webhook(&h->config, name);
+}
+
+static void test_test_webhook_ok(void **state)
+{
+    struct harness *h = *state;
+    static struct arrival a[ARRIVALS_MAX];
+    size_t n;
+
+    assert_int_equal(test_webhook(h, "hook"), 0);
+    n = arrivals(h, a, ARRIVALS_MAX);
+    assert_int_equal(n, 1);
+    assert_well_formed(a, n); /* signed as the webhook says */
+    assert_non_null(strstr(a[0].d.body, "\"monitor\":{\"id\":\"tocsin-test-webhook\""));
+    assert_true(a[0].incident);
+    arrivals_free(a, n);
+}
+
+static void test_test_webhook_pagerduty(void **state)
+{
+    struct harness *h = *state;
+    static struct arrival a[ARRIVALS_MAX];
+    size_t n;
+
+    h->hook.format = "pagerduty";
+    h->hook.routing_key = "R0UT1NGKEY";
+    test_receiver_set_status(h->rx, 202);
+    assert_int_equal(test_webhook(h, "hook"), 0);
+    n = arrivals(h, a, ARRIVALS_MAX);
+    assert_int_equal(n, 2); /* a trigger, then its resolve: nothing stays open */
+    assert_non_null(strstr(a[0].d.body, "\"event_action\":\"trigger\""));
+    assert_non_null(strstr(a[1].d.body, "\"event_action\":\"resolve\""));
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(a[i].d.path, HOOK_PATH);
+        assert_non_null(strstr(a[i].d.body, "\"routing_key\":\"R0UT1NGKEY\""));
+        assert_non_null(strstr(a[i].d.body, "\"dedup_key\":\"tocsin-tocsin-test-webhook\""));
+    }
+    assert_string_not_equal(a[0].d.request_id, a[1].d.request_id);
+    arrivals_free(a, n);
+}
+
+static void test_test_webhook_alertmanager(void **state)
+{
+    struct harness *h = *state;
+    static struct arrival a[ARRIVALS_MAX];
+    char urls[AM_PEERS][128], *list[AM_PEERS];
+    size_t n;
+
+    configure_alertmanager(h, urls, list);
+    h->hook.n_urls = 1;
+    assert_int_equal(test_webhook(h, "hook"), 0);
+    n = arrivals(h, a, ARRIVALS_MAX);
+    assert_int_equal(n, 2);
+    assert_string_equal(a[0].d.path, AM_PATH);
+    assert_non_null(strstr(a[0].d.body, "is DOWN"));
+    assert_non_null(strstr(a[1].d.body, "is UP again"));
+    arrivals_free(a, n);
+}
+
+static void test_test_webhook_fails(void **state)
+{
+    struct harness *h = *state;
+
+    test_receiver_set_status(h->rx, 500);
+    assert_int_equal(test_webhook(h, "hook"), 1);
+    /* One attempt: a test shows what the receiver says now, it never retries. */
+    assert_int_equal(test_receiver_count(h->rx), 1);
+}
+
+static void test_test_webhook_unknown(void **state)
+{
+    struct harness *h = *state;
+
+    assert_int_equal(test_webhook(h, "no-such-hook"), 2);
+    assert_int_equal(test_receiver_count(h->rx), 0);
+}
+
 /* ---- the backoff function ------------------------------------------------------- */
 
 static void test_retry_delay(void **state)
@@ -1252,6 +1581,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_at_most_16_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_survives_kill9, setup_no_receiver, teardown),
+        cmocka_unit_test_setup_teardown(test_alertmanager_refire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alertmanager_refire_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_test_webhook_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_test_webhook_pagerduty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_test_webhook_alertmanager, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_test_webhook_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_test_webhook_unknown, setup, teardown),
     };
     static struct CMUnitTest tests[N_SINGLE + N_REVIVE + sizeof(fixed) / sizeof(fixed[0])];
     static char names[N_SINGLE + N_REVIVE][96];

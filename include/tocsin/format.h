@@ -37,6 +37,10 @@ struct tocsin_format {
     uint64_t default_retry_backoff_ms;
     /* Appended to each of webhook->urls (alertmanager: "/api/v2/alerts"); NULL = use url. */
     const char *url_suffix;
+    /* The receiver forgets an alert it stops hearing about (alertmanager): the
+     * sender re-posts every firing incident, rebuilt with check_result.timestamp
+     * = now, every refire period until its recovery; re-posts are not stored. */
+    bool refire;
     /* Builds the body for ALERT into a malloc'd NUL-terminated string (*body, *len).
      * Returns 0, -ENOMEM, or -EFBIG when over TOCSIN_BODY_MAX. */
     int (*build_body)(const struct tocsin_alert *alert, const struct tocsin_webhook_conf *webhook,

@@ -32,6 +32,7 @@ struct tocsin_sender_stats {
     size_t waiting;        /* queued, not in flight, not dead */
     size_t dead_now;       /* dead letters held */
     size_t unstored;       /* kept in memory because the outbox commit failed */
+    uint64_t resent;       /* re-posts of firing alerts (format.refire), never stored */
 };
 
 /* What became of one attempt; for logs, tests and `test-webhook`. */
@@ -58,8 +59,17 @@ int tocsin_sender_new(uv_loop_t *loop, const struct tocsin_config *config,
                       struct tocsin_sender **out);
 /* Optional observer of every finished attempt. */
 void tocsin_sender_on_delivery(struct tocsin_sender *s, tocsin_delivery_cb cb, void *data);
-/* Builds ALERT's body now and queues it (one delivery per URL).  0 or -errno (logged). */
+/* Builds ALERT's body now and queues it (one delivery per URL).  0 or -errno (logged).
+ * For a format with `refire` it also keeps an incident as its monitor's firing
+ * alert, and a recovery ends it (see tocsin_sender_set_refire_ms). */
 int tocsin_sender_send(struct tocsin_sender *s, const struct tocsin_alert *alert);
+/* The period of the re-posts of firing alerts for formats with `refire`
+ * (alertmanager): 60 s unless set; 0 turns them off.  Each re-post is built
+ * afresh, gets its own request id, goes once to every URL of the webhook and is
+ * neither stored nor retried (a failed one is logged at debug level: the next
+ * period tries again).  A recovery ends them for its monitor. */
+#define TOCSIN_REFIRE_MS 60000u
+void tocsin_sender_set_refire_ms(struct tocsin_sender *s, uint64_t ms);
 void tocsin_sender_stats(const struct tocsin_sender *s, struct tocsin_sender_stats *out);
 /* False while an outbox commit failed and its alert is held only in memory. */
 bool tocsin_sender_healthy(const struct tocsin_sender *s);

@@ -85,6 +85,7 @@ const struct tocsin_format tocsin_format_alertmanager = {
     .default_retries = 3,
     .default_retry_backoff_ms = 10000,
     .url_suffix = "/api/v2/alerts",
+    .refire = true,
     .build_body = am_build_body,
     .sign = tocsin_format_no_headers,
 };

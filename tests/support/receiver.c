@@ -261,6 +261,7 @@ static void record(struct test_receiver *r, struct MHD_Connection *conn, const c
     copy_header(conn, "X-StatusPageOne-Signature", d.signature, sizeof(d.signature));
     copy_header(conn, MHD_HTTP_HEADER_USER_AGENT, d.user_agent, sizeof(d.user_agent));
     copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, d.content_type, sizeof(d.content_type));
+    copy_header(conn, MHD_HTTP_HEADER_HOST, d.host, sizeof(d.host));
     d.arrived_ms = req->arrived_ms;
     d.body = req->body ? req->body : strdup("");
     if (d.body == NULL)

@@ -45,6 +45,7 @@ struct test_delivery {
     char request_id[64];   /* X-Request-ID */
     char user_agent[64];
     char content_type[64];
+    char host[128];        /* Host header: which of a webhook's URLs it came to */
     bool sig_ok_raw;       /* "sha256=" + hex HMAC over the raw bytes matches */
     bool sig_ok_seed;      /* matches over the canonical re-serialisation too */
     uint64_t arrived_ms;   /* test_monotonic_ms() when its headers arrived */
