@@ -217,3 +217,13 @@ const char *tocsin_alert_error(const struct tocsin_alert *alert)
     return alert->check_result.status == TOCSIN_STATUS_DOWN ? alert->check_result.error_message
                                                              : "";
 }
+
+json_t *tocsin_format_meta(void)
+{
+    json_t *o = json_object();
+    int err = 0;
+
+    err |= tocsin_format_put(o, "unsubscribe", json_string(""));
+    err |= tocsin_format_put(o, "documentation", json_string(""));
+    return tocsin_format_object(o, err);
+}

@@ -112,6 +112,11 @@ json_t *tocsin_format_time(int64_t t);
 /* The monitor's display URL (tocsin_monitor_display_url) as a cleaned string. */
 json_t *tocsin_format_url(const struct tocsin_monitor_conf *monitor);
 
+/* The "meta" object of the status-page formats (statuspage, betterstack):
+ * unsubscribe and documentation links, empty since tocsin has no subscription
+ * pages; the keys stay so their parsers find them.  NULL on ENOMEM. */
+json_t *tocsin_format_meta(void);
+
 /* True for a DOWN alert every region agrees on (or whose split is unknown):
  * status pages show a major outage then, a partial one when some regions fail. */
 bool tocsin_alert_all_regions_down(const struct tocsin_alert *alert);

@@ -32,17 +32,6 @@ static const struct bs_status *previous(const struct tocsin_alert *a)
     return a->previous_status == TOCSIN_STATUS_DOWN ? &downtime : &operational;
 }
 
-static json_t *build_meta(void)
-{
-    json_t *o = json_object();
-    int err = 0;
-
-    /* No subscription to cancel: the receiver is configured in tocsin. */
-    err |= tocsin_format_put(o, "unsubscribe", json_string(""));
-    err |= tocsin_format_put(o, "documentation", json_string(""));
-    return tocsin_format_object(o, err);
-}
-
 static json_t *build_page(const struct tocsin_webhook_conf *w, const struct bs_status *s)
 {
     json_t *o = json_object();
@@ -74,7 +63,7 @@ static int bs_build_body(const struct tocsin_alert *alert,
     int err = 0;
 
     err |= tocsin_format_put(root, "event_type", json_string(EVENT));
-    err |= tocsin_format_put(root, "meta", build_meta());
+    err |= tocsin_format_put(root, "meta", tocsin_format_meta());
     err |= tocsin_format_put(root, "page", build_page(webhook, current(alert)));
     err |= tocsin_format_put(root, "component", build_component(alert));
     return tocsin_format_finish(root, err, body, len);

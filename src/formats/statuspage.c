@@ -37,17 +37,6 @@ static const struct sp_status *old_status(const struct tocsin_alert *a)
     return a->previous_status == TOCSIN_STATUS_DOWN ? &major : &operational;
 }
 
-static json_t *build_meta(void)
-{
-    json_t *o = json_object();
-    int err = 0;
-
-    /* tocsin has no subscription pages: the keys are kept so parsers find them. */
-    err |= tocsin_format_put(o, "unsubscribe", json_string(""));
-    err |= tocsin_format_put(o, "documentation", json_string(""));
-    return tocsin_format_object(o, err);
-}
-
 static json_t *build_page(const struct tocsin_webhook_conf *w, const struct sp_status *s)
 {
     json_t *o = json_object();
@@ -94,7 +83,7 @@ static int sp_build_body(const struct tocsin_alert *alert,
     json_t *root = json_object();
     int err = 0;
 
-    err |= tocsin_format_put(root, "meta", build_meta());
+    err |= tocsin_format_put(root, "meta", tocsin_format_meta());
     err |= tocsin_format_put(root, "page", build_page(webhook, new_status(alert)));
     err |= tocsin_format_put(root, "component_update", build_update(alert));
     err |= tocsin_format_put(root, "component", build_component(alert));

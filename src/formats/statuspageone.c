@@ -24,21 +24,6 @@ static int put(json_t *obj, const char *key, json_t *value)
     return json_object_set_new_nocheck(obj, key, value) == 0 ? 0 : -1;
 }
 
-static json_t *display_url(const struct tocsin_monitor_conf *m)
-{
-    const char *src = m->type == TOCSIN_PROBE_TCP ? m->host : m->url;
-    size_t size = (src ? strlen(src) : 0) + 32; /* scheme, brackets, port */
-    char *buf = malloc(size);
-    json_t *str;
-
-    if (buf == NULL)
-        return NULL;
-    tocsin_monitor_display_url(m, buf, size);
-    str = tocsin_json_string(buf);
-    free(buf);
-    return str;
-}
-
 static json_t *build_monitor(const struct tocsin_alert *a)
 {
     json_t *o = json_object();
@@ -46,7 +31,7 @@ static json_t *build_monitor(const struct tocsin_alert *a)
 
     err |= put(o, "id", tocsin_json_string(a->monitor->id));
     err |= put(o, "name", tocsin_json_string(a->monitor->name));
-    err |= put(o, "url", display_url(a->monitor));
+    err |= put(o, "url", tocsin_format_url(a->monitor));
     err |= put(o, "status", json_string(tocsin_status_name(a->monitor_status)));
     if (err) {
         json_decref(o);
