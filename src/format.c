@@ -227,3 +227,14 @@ json_t *tocsin_format_meta(void)
     err |= tocsin_format_put(o, "documentation", json_string(""));
     return tocsin_format_object(o, err);
 }
+
+json_t *tocsin_format_webhook_object(const struct tocsin_webhook_conf *w)
+{
+    json_t *o = json_object();
+    int err = 0;
+
+    err |= tocsin_format_put(o, "id", tocsin_json_string(w->name));
+    err |= tocsin_format_put(o, "name", tocsin_json_string(w->name));
+    err |= tocsin_format_put(o, "slug", tocsin_json_string(w->name));
+    return tocsin_format_object(o, err);
+}

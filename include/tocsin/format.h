@@ -117,6 +117,10 @@ json_t *tocsin_format_url(const struct tocsin_monitor_conf *monitor);
  * pages; the keys stay so their parsers find them.  NULL on ENOMEM. */
 json_t *tocsin_format_meta(void);
 
+/* {"id", "name", "slug"} all naming webhook W: the page or stack object of the
+ * formats whose receiver knows tocsin by the webhook (atstatus, statusstack). */
+json_t *tocsin_format_webhook_object(const struct tocsin_webhook_conf *w);
+
 /* True for a DOWN alert every region agrees on (or whose split is unknown):
  * status pages show a major outage then, a partial one when some regions fail. */
 bool tocsin_alert_all_regions_down(const struct tocsin_alert *alert);

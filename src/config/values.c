@@ -16,18 +16,30 @@ static const struct {
     { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
 };
 
-int tocsin_config_parse_duration(const char *s, uint64_t *ms)
+/* Reads the decimal digits that start S into *N; returns where the unit begins,
+ * or NULL when S does not start with a digit or the number overflows. */
+static const char *leading_number(const char *s, uint64_t *n)
 {
-    uint64_t n = 0;
     const char *p = s;
 
+    *n = 0;
     if (*p < '0' || *p > '9')
-        return -EINVAL;
+        return NULL;
     for (; *p >= '0' && *p <= '9'; p++) {
-        if (n > (UINT64_MAX - 9) / 10)
-            return -EINVAL;
-        n = n * 10 + (uint64_t)(*p - '0');
+        if (*n > (UINT64_MAX - 9) / 10)
+            return NULL;
+        *n = *n * 10 + (uint64_t)(*p - '0');
     }
+    return p;
+}
+
+int tocsin_config_parse_duration(const char *s, uint64_t *ms)
+{
+    uint64_t n;
+    const char *p = leading_number(s, &n);
+
+    if (p == NULL)
+        return -EINVAL;
     for (size_t i = 0; i < sizeof(duration_units) / sizeof(*duration_units); i++) {
         if (strcmp(p, duration_units[i].unit) != 0)
             continue;
@@ -102,16 +114,11 @@ static const struct {
 
 int tocsin_config_parse_size(const char *s, uint64_t *bytes)
 {
-    uint64_t n = 0;
-    const char *p = s;
+    uint64_t n;
+    const char *p = leading_number(s, &n);
 
-    if (*p < '0' || *p > '9')
+    if (p == NULL)
         return -EINVAL;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (n > (UINT64_MAX - 9) / 10)
-            return -EINVAL;
-        n = n * 10 + (uint64_t)(*p - '0');
-    }
     for (size_t i = 0; i < sizeof(size_units) / sizeof(*size_units); i++) {
         if (strcmp(p, size_units[i].unit) != 0)
             continue;

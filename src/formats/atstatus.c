@@ -21,18 +21,6 @@ static const char *status_name(enum tocsin_status s, const struct tocsin_alert *
     return a == NULL || tocsin_alert_all_regions_down(a) ? "major_outage" : "partial_outage";
 }
 
-static json_t *build_page(const struct tocsin_webhook_conf *w)
-{
-    json_t *o = json_object();
-    int err = 0;
-
-    /* The receiver's page is the webhook tocsin knows it by. */
-    err |= tocsin_format_put(o, "id", tocsin_json_string(w->name));
-    err |= tocsin_format_put(o, "name", tocsin_json_string(w->name));
-    err |= tocsin_format_put(o, "slug", tocsin_json_string(w->name));
-    return tocsin_format_object(o, err);
-}
-
 static json_t *build_data(const struct tocsin_alert *a)
 {
     json_t *o = json_object();
@@ -59,7 +47,7 @@ static int at_build_body(const struct tocsin_alert *alert,
 
     err |= tocsin_format_put(root, "event", json_string(EVENT));
     err |= tocsin_format_put(root, "timestamp", tocsin_format_time(alert->check_result.timestamp));
-    err |= tocsin_format_put(root, "statusPage", build_page(webhook));
+    err |= tocsin_format_put(root, "statusPage", tocsin_format_webhook_object(webhook));
     err |= tocsin_format_put(root, "data", build_data(alert));
     return tocsin_format_finish(root, err, body, len);
 }

@@ -24,17 +24,6 @@ static int64_t incident_start(const struct tocsin_alert *a)
     return a->incident_started ? a->incident_started : a->check_result.timestamp;
 }
 
-static json_t *build_stack(const struct tocsin_webhook_conf *w)
-{
-    json_t *o = json_object();
-    int err = 0;
-
-    err |= tocsin_format_put(o, "id", tocsin_json_string(w->name));
-    err |= tocsin_format_put(o, "name", tocsin_json_string(w->name));
-    err |= tocsin_format_put(o, "slug", tocsin_json_string(w->name));
-    return tocsin_format_object(o, err);
-}
-
 static json_t *build_monitor(const struct tocsin_alert *a)
 {
     const struct tocsin_result *r = &a->check_result;
@@ -80,7 +69,7 @@ static int ss_build_body(const struct tocsin_alert *alert,
 
     err |= tocsin_format_put(root, "event", json_string(event));
     err |= tocsin_format_put(root, "timestamp", tocsin_format_time(alert->check_result.timestamp));
-    err |= tocsin_format_put(root, "stack", build_stack(webhook));
+    err |= tocsin_format_put(root, "stack", tocsin_format_webhook_object(webhook));
     err |= tocsin_format_put(root, "monitor", build_monitor(alert));
     err |= tocsin_format_put(root, "incident", build_incident(alert));
     return tocsin_format_finish(root, err, body, len);
