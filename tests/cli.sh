@@ -210,7 +210,7 @@ fi
 # A webhook nobody listens on, no retries: the incident becomes a dead letter.
 hook_port=$(closed_port)
 cat >"$tmp/outbox.yaml" <<EOF
-agent: {region: cli, state_dir: $tmp/state}
+agent: {region: cli, state_dir: $tmp/state, listen: "127.0.0.1:0"}
 webhooks:
   - {name: nobody, url: "http://127.0.0.1:$hook_port/hook", secret: s, retries: 0}
 defaults: {interval: 200ms, timeout: 100ms}

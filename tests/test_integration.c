@@ -224,6 +224,7 @@ static void write_config(struct harness *h, const char *monitors)
             "agent:\n"
             "  region: " REGION "\n"
             "  state_dir: %s\n"
+            "  listen: \"\"\n"
             "  log_level: info\n"
             "webhooks:\n"
             "  - name: it\n"

@@ -176,6 +176,10 @@ struct tocsin_agent_conf {
     int max_concurrency;   /* default 2000 */
     enum tocsin_log_level log_level;
     enum tocsin_log_format log_format;
+    char *listen;          /* "HOST:PORT" of the built-in HTTP server; "" = off;
+                            * default 127.0.0.1:9966 */
+    size_t *canaries;      /* monitors whose failure means this host lost its network */
+    size_t n_canaries;
 };
 
 struct tocsin_config {

@@ -7,6 +7,7 @@
  * functions and finish_monitor) and every problem is reported, not just the first. */
 #include "decode.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -56,6 +57,7 @@ struct dctx {
     struct defaults def;
     const struct cnode **webhook_at, **policy_at, **monitor_at, **region_at; /* duplicates */
     struct cnode **depends_at;  /* parallel to cfg->monitors: its depends_on list or NULL */
+    struct cnode *canaries_at;  /* agent.canaries, resolved once every monitor is known */
     const char **region_names; /* parallel to cfg->regions, "" for a nameless one */
 };
 
@@ -496,21 +498,68 @@ static void agent_log_format(struct dctx *d, struct cnode *val, void *obj)
         ((struct tocsin_agent_conf *)obj)->log_format = (enum tocsin_log_format)i;
 }
 
+/* "" (off) or HOST:PORT with a numeric IPv4 host, a bracketed IPv6 one, or
+ * "localhost"; port 0 takes an ephemeral port (tests). */
+static void agent_listen(struct dctx *d, struct cnode *val, void *obj)
+{
+    struct tocsin_agent_conf *a = obj;
+    const char *v, *colon;
+    char host[64];
+    unsigned char addr[16];
+    char *end;
+    long port;
+    size_t hlen;
+
+    set_str(d, val, &a->listen);
+    if (a->listen == NULL || a->listen[0] == '\0')
+        return;
+    v = a->listen;
+    colon = strrchr(v, ':');
+    hlen = colon ? (size_t)(colon - v) : 0;
+    port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535 ||
+        hlen == 0 || hlen >= sizeof(host)) {
+        cfg_error_at(d->log, val, "bad \"listen\" \"%s\": use HOST:PORT, e.g. 127.0.0.1:9966, "
+                     "or \"\" for none", cnode_shown(val));
+        return;
+    }
+    memcpy(host, v, hlen);
+    host[hlen] = '\0';
+    if (host[0] == '[' && host[hlen - 1] == ']') {
+        host[hlen - 1] = '\0';
+        if (inet_pton(AF_INET6, host + 1, addr) == 1)
+            return;
+    } else if (strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, addr) == 1) {
+        return;
+    }
+    cfg_error_at(d->log, val, "bad \"listen\" address \"%s\": use a numeric IPv4 address, "
+                 "[IPv6] or localhost", host);
+}
+
+/* Resolved once every monitor is known (resolve_canaries). */
+static void agent_canaries(struct dctx *d, struct cnode *val, void *obj)
+{
+    (void)obj;
+    if (want_list(d, val))
+        d->canaries_at = val;
+}
+
 static const struct directive agent_table[] = {
     { "region", agent_region, 0 },          { "state_dir", agent_state_dir, 0 },
-    { "listen", NULL, 0 },                  { "max_concurrency", agent_max_concurrency, 0 },
+    { "listen", agent_listen, 0 },          { "max_concurrency", agent_max_concurrency, 0 },
     { "log_level", agent_log_level, 0 },    { "log_format", agent_log_format, 0 },
-    { "shard", NULL, 0 },                   { "canaries", NULL, 0 },
+    { "shard", NULL, 0 },                   { "canaries", agent_canaries, 0 },
 };
 
 static int agent_init(struct tocsin_agent_conf *a)
 {
     a->region = strdup("default");
     a->state_dir = strdup("/var/lib/tocsin");
+    a->listen = strdup("127.0.0.1:9966");
     a->max_concurrency = 2000;
     a->log_level = TOCSIN_LOG_INFO;
     a->log_format = TOCSIN_LOG_LOGFMT;
-    return a->region && a->state_dir ? 0 : -ENOMEM;
+    return a->region && a->state_dir && a->listen ? 0 : -ENOMEM;
 }
 
 /* ---- shared by regions, webhooks and monitors ----------------------------- */
@@ -2333,6 +2382,23 @@ static void resolve_depends(struct dctx *d)
     free(names);
 }
 
+static void resolve_canaries(struct dctx *d)
+{
+    struct tocsin_config *cfg = d->cfg;
+    const char **names = calloc(cfg->n_monitors + 1, sizeof(*names));
+
+    if (!names)
+        return oom(d);
+    for (size_t i = 0; i < cfg->n_monitors; i++)
+        names[i] = cfg->monitors[i].id ? cfg->monitors[i].id : "";
+    set_where(d, "agent", NULL);
+    d->key = "canaries";
+    cfg->agent.canaries = resolve_names(d, d->canaries_at, "monitor", names, cfg->n_monitors,
+                                        false, &cfg->agent.n_canaries);
+    d->where[0] = '\0';
+    free(names);
+}
+
 static const struct directive monitor_table[] = {
     { "id", mo_ignore, 0 },
     { "name", mo_ignore, 0 },
@@ -2682,6 +2748,8 @@ static void decode_all(struct dctx *d, struct root_parts *parts, size_t n)
         decode_items(d, parts[i].monitors, "monitors", decode_monitor);
     if (d->rc == 0)
         resolve_depends(d);
+    if (d->rc == 0 && d->canaries_at)
+        resolve_canaries(d);
 }
 
 int cfg_decode(struct cfg_log *log, struct cnode *const *roots, size_t n,

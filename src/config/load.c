@@ -423,6 +423,8 @@ void tocsin_config_free(struct tocsin_config *config)
     free(config->regions);
     free(config->agent.region);
     free(config->agent.state_dir);
+    free(config->agent.listen);
+    free(config->agent.canaries);
     free(config->path);
     free(config);
 }
