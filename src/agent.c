@@ -16,33 +16,61 @@
 #include "tocsin/log.h"
 #include "tocsin/monitor.h"
 #include "tocsin/outbox_cmd.h"
+#include "tocsin/persist.h"
 #include "tocsin/sched.h"
 #include "tocsin/store.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-struct tocsin_agent {
-    uv_loop_t *loop;
+/* Everything that is built from one config and rebuilt by a reload. */
+struct generation {
     const struct tocsin_config *config;
-    struct tocsin_agent_options options;
+    struct tocsin_config *owned;         /* loaded by a reload; NULL = the caller's */
     struct tocsin_engine engine;
+    bool engine_open;
     struct tocsin_sched *sched;
     struct tocsin_sender *sender;
+    struct tocsin_monitor_state *states;
+    struct tocsin_hold_state *holds;     /* per monitor: maintenance and depends_on */
+    bool *dirty;                         /* per monitor: counters changed since written */
+};
+
+struct tocsin_agent {
+    uv_loop_t *loop;
+    const struct tocsin_config *config;  /* = gen.config */
+    struct tocsin_agent_options options;
+    struct generation gen;
     struct tocsin_store *store;          /* NULL when state_dir cannot be opened */
     int state_lock;                      /* held while running: one agent per state_dir */
     struct tocsin_resolver *webhook_dns; /* unbound, so webhooks never use a region's vantage */
-    struct tocsin_monitor_state *states;
-    struct tocsin_hold_state *holds;     /* per monitor: maintenance and depends_on */
+    tocsin_delivery_cb observer;
+    void *observer_data;
     struct tocsin_alert *decided;        /* alerts of one result, sent after logging it */
     size_t n_decided;
     size_t decided_cap;
+    uv_timer_t flush_timer;              /* writes changed counters every 10 s */
+    bool state_write_failed;             /* a state commit failed: write them all again */
     uv_signal_t signals[3];
     bool signals_open;
+    struct tocsin_config *next_config;   /* a reload in progress: what it switches to */
+    bool reload_again;                   /* SIGHUP while reloading */
+    bool stop_requested;                 /* stop asked while reloading: once it is done */
     bool stopping;
     int open_parts;
     void (*on_stopped)(void *data);
     void *on_stopped_data;
 };
+
+#define FLUSH_EVERY_MS 10000
+#define RELOAD_DRAIN_MS 1000
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void log_check(const struct tocsin_agent *a, const struct tocsin_monitor_conf *m,
                       const struct tocsin_result *r)
@@ -57,6 +85,58 @@ static void log_check(const struct tocsin_agent *a, const struct tocsin_monitor_
                tocsin_error_kind_name(r->error_kind), "error", r->error_message, NULL);
 }
 
+/* ---- persisting monitor states ------------------------------------------ */
+
+static void on_state_written(void *data, int status, int64_t id)
+{
+    struct tocsin_agent *a = data;
+
+    (void)id;
+    if (status < 0 && !a->state_write_failed)
+        tocsin_error("cannot write monitor states; retrying", "error", strerror(-status));
+    /* The next flush writes every state again; one success clears it. */
+    a->state_write_failed = status < 0;
+}
+
+/* Queues MONITOR's state; the caller groups it with the outbox rows of the
+ * same decision so both commit in one transaction. */
+static void write_state(struct tocsin_agent *a, size_t monitor)
+{
+    const struct tocsin_monitor_conf *m = &a->config->monitors[monitor];
+    char *identity = tocsin_persist_identity(a->config, m);
+    char *doc = tocsin_persist_encode(a->config, m, &a->gen.states[monitor]);
+    int rc = identity && doc ? tocsin_store_put_state(a->store, m->id, identity, doc,
+                                                      on_state_written, a)
+                             : -ENOMEM;
+
+    if (rc < 0)
+        on_state_written(a, rc, 0);
+    else
+        a->gen.dirty[monitor] = false;
+    free(identity);
+    free(doc);
+}
+
+/* Counters are written every FLUSH_EVERY_MS and at exit, not on every check. */
+static void flush_states(struct tocsin_agent *a, bool all)
+{
+    if (a->store == NULL || a->gen.states == NULL)
+        return;
+    all = all || a->state_write_failed;
+    tocsin_store_group_begin(a->store);
+    for (size_t i = 0; i < a->config->n_monitors; i++)
+        if (all || a->gen.dirty[i])
+            write_state(a, i);
+    tocsin_store_group_end(a->store);
+}
+
+static void on_flush_timer(uv_timer_t *timer)
+{
+    flush_states(timer->data, false);
+}
+
+/* ---- decisions ------------------------------------------------------------ */
+
 /* Collects what the state machine decides so the status change is logged first. */
 static void on_alert(void *data, const struct tocsin_alert *alert)
 {
@@ -66,18 +146,23 @@ static void on_alert(void *data, const struct tocsin_alert *alert)
         a->decided[a->n_decided++] = *alert;
 }
 
-static void send_decided(struct tocsin_agent *a)
+static void send_alert(struct tocsin_agent *a, const struct tocsin_alert *alert,
+                       const char *reason)
 {
     char level[16];
 
-    for (size_t i = 0; i < a->n_decided; i++) {
-        const struct tocsin_alert *alert = &a->decided[i];
-        snprintf(level, sizeof(level), "%d", alert->notification_level);
-        tocsin_info("alert", "monitor", alert->monitor->id, "event",
-                    tocsin_notification_name(alert->type), "webhook",
-                    a->config->webhooks[alert->webhook].name, "level", level);
-        tocsin_sender_send(a->sender, alert); /* failures are logged by the sender */
-    }
+    snprintf(level, sizeof(level), "%d", alert->notification_level);
+    tocsin_info("alert", "monitor", alert->monitor->id, "event",
+                tocsin_notification_name(alert->type), "webhook",
+                a->config->webhooks[alert->webhook].name, "level", level,
+                reason ? "reason" : NULL, reason);
+    tocsin_sender_send(a->gen.sender, alert); /* failures are logged by the sender */
+}
+
+static void send_decided(struct tocsin_agent *a)
+{
+    for (size_t i = 0; i < a->n_decided; i++)
+        send_alert(a, &a->decided[i], NULL);
     a->n_decided = 0;
 }
 
@@ -86,16 +171,16 @@ static void send_decided(struct tocsin_agent *a)
 static enum tocsin_hold decide_hold(struct tocsin_agent *a, size_t monitor)
 {
     const struct tocsin_monitor_conf *m = &a->config->monitors[monitor];
-    struct tocsin_hold_state *h = &a->holds[monitor];
+    struct tocsin_hold_state *h = &a->gen.holds[monitor];
     bool check_parents = false;
     size_t parent = 0;
-    enum tocsin_hold hold = tocsin_hold_decide(h, a->config, a->states, monitor,
+    enum tocsin_hold hold = tocsin_hold_decide(h, a->config, a->gen.states, monitor,
                                                (int64_t)time(NULL), uv_now(a->loop),
                                                &check_parents, &parent);
 
     if (check_parents)
         for (size_t i = 0; i < m->n_depends_on; i++)
-            tocsin_sched_run_now(a->sched, m->depends_on[i]);
+            tocsin_sched_run_now(a->gen.sched, m->depends_on[i]);
     if (hold != h->last) {
         const char *parent_id = hold == TOCSIN_HOLD_PARENT_PENDING ||
                                         hold == TOCSIN_HOLD_PARENT_DOWN
@@ -119,12 +204,13 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
 {
     struct tocsin_agent *a = data;
     const struct tocsin_monitor_conf *m = &a->config->monitors[monitor];
-    struct tocsin_monitor_state *state = &a->states[monitor];
+    struct tocsin_monitor_state *state = &a->gen.states[monitor];
     enum tocsin_status before = state->status;
 
     log_check(a, m, result);
     state->hold = decide_hold(a, monitor) != TOCSIN_HOLD_NONE;
     tocsin_monitor_feed(state, a->config, m, slot, result, on_alert, a);
+    a->gen.dirty[monitor] = true;
     if (state->status != before) {
         char failures[16];
         snprintf(failures, sizeof(failures), "%d", state->consecutive_failures);
@@ -132,21 +218,29 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
                     "to", tocsin_status_name(state->status), "consecutive_failures", failures,
                     result->error_message[0] ? "error" : NULL, result->error_message);
     }
+    if (state->status == before && a->n_decided == 0)
+        return;
+    /* A transition or a level: its state and its outbox rows commit together. */
+    tocsin_store_group_begin(a->store);
     send_decided(a);
+    if (a->store)
+        write_state(a, monitor);
+    tocsin_store_group_end(a->store);
 }
 
-static void free_states(struct tocsin_agent *a)
+/* ---- one generation: what a config builds --------------------------------- */
+
+static void free_states(struct generation *g)
 {
-    free(a->decided);
-    free(a->holds);
-    a->decided = NULL;
-    a->holds = NULL;
-    if (a->states == NULL)
-        return;
-    for (size_t i = 0; i < a->config->n_monitors; i++)
-        tocsin_monitor_state_free(&a->states[i]);
-    free(a->states);
-    a->states = NULL;
+    if (g->states)
+        for (size_t i = 0; i < g->config->n_monitors; i++)
+            tocsin_monitor_state_free(&g->states[i]);
+    free(g->states);
+    free(g->holds);
+    free(g->dirty);
+    g->states = NULL;
+    g->holds = NULL;
+    g->dirty = NULL;
 }
 
 /* One result decides at most every level's webhooks, or a recovery to each webhook. */
@@ -164,26 +258,256 @@ static size_t max_alerts_per_result(const struct tocsin_config *config)
     return most;
 }
 
-static int init_states(struct tocsin_agent *a)
+static int init_states(struct tocsin_agent *a, struct generation *g)
 {
-    a->decided_cap = max_alerts_per_result(a->config);
-    a->decided = calloc(a->decided_cap ? a->decided_cap : 1, sizeof(*a->decided));
-    a->states = calloc(a->config->n_monitors ? a->config->n_monitors : 1, sizeof(*a->states));
-    a->holds = calloc(a->config->n_monitors ? a->config->n_monitors : 1, sizeof(*a->holds));
-    if (a->states == NULL || a->decided == NULL || a->holds == NULL)
+    size_t n = g->config->n_monitors ? g->config->n_monitors : 1;
+    size_t cap = max_alerts_per_result(g->config);
+
+    if (cap > a->decided_cap) {
+        struct tocsin_alert *more = realloc(a->decided, cap * sizeof(*more));
+        if (more == NULL)
+            return -ENOMEM;
+        a->decided = more;
+        a->decided_cap = cap;
+    }
+    g->states = calloc(n, sizeof(*g->states));
+    g->holds = calloc(n, sizeof(*g->holds));
+    g->dirty = calloc(n, sizeof(*g->dirty));
+    if (g->states == NULL || g->holds == NULL || g->dirty == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < a->config->n_monitors; i++)
-        if (tocsin_monitor_state_init(&a->states[i], a->config, &a->config->monitors[i]) < 0)
+    for (size_t i = 0; i < g->config->n_monitors; i++)
+        if (tocsin_monitor_state_init(&g->states[i], g->config, &g->config->monitors[i]) < 0)
             return -ENOMEM;
     return 0;
 }
+
+static size_t find_monitor(const struct tocsin_config *config, const char *id)
+{
+    size_t i = 0;
+
+    while (i < config->n_monitors && strcmp(config->monitors[i].id, id) != 0)
+        i++;
+    return i;
+}
+
+static void on_owed_recovery(void *data, const struct tocsin_alert *alert)
+{
+    send_alert(data, alert, "monitor removed or changed");
+}
+
+/* A stored state is kept when its monitor is still configured with the same
+ * identity; otherwise the monitor starts UNKNOWN and an incident it had sent
+ * gets its recovery now, committed with the state's removal. */
+static void adopt_state(struct tocsin_agent *a, const struct tocsin_state_row *row, int64_t now_ms,
+                        size_t *kept)
+{
+    size_t i = find_monitor(a->config, row->monitor);
+    char *identity = i < a->config->n_monitors
+                         ? tocsin_persist_identity(a->config, &a->config->monitors[i])
+                         : NULL;
+    bool same = identity && strcmp(identity, row->identity) == 0;
+
+    if (same && tocsin_persist_decode(a->config, &a->config->monitors[i], &a->gen.states[i],
+                                      row->state, now_ms - row->updated_ms) == 0) {
+        (*kept)++;
+        free(identity);
+        return;
+    }
+    tocsin_store_group_begin(a->store);
+    tocsin_persist_owed_recoveries(a->config, row->monitor, row->state, now_ms / 1000,
+                                   on_owed_recovery, a);
+    if (i < a->config->n_monitors)
+        write_state(a, i); /* UNKNOWN, replacing the old identity's state */
+    else if (a->store)
+        tocsin_store_delete_state(a->store, row->monitor, on_state_written, a);
+    tocsin_store_group_end(a->store);
+    free(identity);
+}
+
+static void adopt_states(struct tocsin_agent *a, const struct tocsin_state_row *rows, size_t n)
+{
+    int64_t now = wall_ms();
+    size_t kept = 0;
+    char count[24], total[24];
+
+    for (size_t i = 0; i < n; i++)
+        adopt_state(a, &rows[i], now, &kept);
+    if (n == 0)
+        return;
+    snprintf(count, sizeof(count), "%zu", kept);
+    snprintf(total, sizeof(total), "%zu", n);
+    tocsin_info("monitor states restored", "kept", count, "stored", total);
+}
+
+/* Rows from the store at start; from the running states at a reload. */
+static void load_stored_states(struct tocsin_agent *a)
+{
+    struct tocsin_state_row *rows = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (a->store == NULL)
+        return;
+    rc = tocsin_store_load_states(a->store, &rows, &n);
+    if (rc < 0)
+        tocsin_error("cannot read monitor states; starting them UNKNOWN", "error", strerror(-rc));
+    else
+        adopt_states(a, rows, n);
+    tocsin_state_rows_free(rows, n);
+}
+
+static int snapshot_states(struct tocsin_agent *a, struct tocsin_state_row **out, size_t *n)
+{
+    const struct tocsin_config *config = a->config;
+    struct tocsin_state_row *rows = calloc(config->n_monitors + 1, sizeof(*rows));
+    int64_t now = wall_ms();
+
+    *out = rows;
+    *n = 0;
+    if (rows == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < config->n_monitors; i++) {
+        struct tocsin_state_row *r = &rows[(*n)++];
+        r->monitor = strdup(config->monitors[i].id);
+        r->identity = tocsin_persist_identity(config, &config->monitors[i]);
+        r->state = tocsin_persist_encode(config, &config->monitors[i], &a->gen.states[i]);
+        r->updated_ms = now;
+        if (!r->monitor || !r->identity || !r->state)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static int start_generation(struct tocsin_agent *a, const struct tocsin_state_row *rows,
+                            size_t n_rows, bool from_store)
+{
+    struct generation *g = &a->gen;
+    int rc = init_states(a, g);
+
+    if (rc == 0)
+        rc = tocsin_engine_init(&g->engine, a->loop, g->config);
+    g->engine_open = rc == 0;
+    if (rc == 0)
+        rc = tocsin_sender_new(a->loop, g->config, a->webhook_dns, a->store, &g->sender);
+    if (rc < 0)
+        return rc;
+    if (a->observer)
+        tocsin_sender_on_delivery(g->sender, a->observer, a->observer_data);
+    if (from_store)
+        load_stored_states(a);
+    else
+        adopt_states(a, rows, n_rows);
+    return tocsin_sched_new(&g->engine.env, g->config->agent.max_concurrency, on_check_result, a,
+                            &g->sched);
+}
+
+/* ---- reload (SIGHUP) ------------------------------------------------------ */
+
+static void log_diags(const struct tocsin_diags *diags, int rc, const char *path)
+{
+    for (size_t i = 0; i < diags->n; i++)
+        tocsin_error("config error", "error", diags->lines[i]);
+    if (diags->n == 0)
+        tocsin_error("cannot load the config", "config", path, "error", strerror(-rc));
+}
+
+static void warn_unreloadable(const struct tocsin_config *old, const struct tocsin_config *next)
+{
+    if (strcmp(old->agent.state_dir, next->agent.state_dir) != 0)
+        tocsin_warn("agent.state_dir changes only at restart", "running", old->agent.state_dir);
+    if (strcmp(old->agent.listen, next->agent.listen) != 0)
+        tocsin_warn("agent.listen changes only at restart", "running", old->agent.listen);
+}
+
+static void on_reload_engine_closed(struct tocsin_engine *e)
+{
+    struct tocsin_agent *a = container_of(e, struct tocsin_agent, gen.engine);
+    struct tocsin_state_row *rows = NULL;
+    size_t n = 0;
+    struct tocsin_config *old = a->gen.owned;
+    char count[24];
+    int rc = snapshot_states(a, &rows, &n);
+
+    if (rc < 0)
+        tocsin_error("out of memory saving monitor states for the reload; they start UNKNOWN");
+    free_states(&a->gen);
+    a->gen = (struct generation){.config = a->next_config, .owned = a->next_config};
+    a->config = a->next_config;
+    a->next_config = NULL;
+    tocsin_log_setup(a->config->agent.log_level, a->config->agent.log_format);
+    rc = start_generation(a, rows, rc < 0 ? 0 : n, false);
+    tocsin_state_rows_free(rows, n);
+    tocsin_config_free(old); /* after the owed recoveries were built from the new one */
+    if (rc < 0) {
+        tocsin_error("cannot start the reloaded config; stopping", "error", strerror(-rc));
+        a->stop_requested = true;
+    } else {
+        snprintf(count, sizeof(count), "%zu", a->config->n_monitors);
+        tocsin_info("reloaded", "monitors", count, "config", a->config->path);
+        tocsin_sched_start(a->gen.sched);
+        flush_states(a, false);
+    }
+    if (a->stop_requested)
+        tocsin_agent_stop(a, a->on_stopped, a->on_stopped_data);
+    else if (a->reload_again)
+        tocsin_agent_reload(a);
+}
+
+static void on_reload_sender_closed(void *data)
+{
+    struct tocsin_agent *a = data;
+
+    a->gen.sender = NULL;
+    a->gen.engine_open = false;
+    tocsin_engine_close(&a->gen.engine, on_reload_engine_closed);
+}
+
+/* Checks cut short were discarded by the scheduler; the states are final. */
+static void on_reload_sched_closed(void *data)
+{
+    struct tocsin_agent *a = data;
+
+    a->gen.sched = NULL;
+    flush_states(a, false);
+    tocsin_sender_close(a->gen.sender, RELOAD_DRAIN_MS, on_reload_sender_closed, a);
+}
+
+int tocsin_agent_reload(struct tocsin_agent *a)
+{
+    struct tocsin_diags diags = {.n = 0};
+    struct tocsin_config *next = NULL;
+    int rc;
+
+    if (a->stopping)
+        return -ECANCELED;
+    if (a->next_config) {
+        a->reload_again = true;
+        return 0;
+    }
+    a->reload_again = false;
+    rc = tocsin_config_load(a->config->path, &next, &diags);
+    if (rc < 0) {
+        log_diags(&diags, rc, a->config->path);
+        tocsin_error("reload failed; the running config stays", "config", a->config->path);
+        tocsin_diags_free(&diags);
+        return rc;
+    }
+    tocsin_diags_free(&diags);
+    warn_unreloadable(a->config, next);
+    tocsin_info("reloading", "config", a->config->path);
+    a->next_config = next;
+    tocsin_sched_close(a->gen.sched, on_reload_sched_closed, a);
+    return 0;
+}
+
+/* ---- start and stop ------------------------------------------------------- */
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
     struct tocsin_agent *a = handle->data;
 
     if (signum == SIGHUP) {
-        tocsin_warn("SIGHUP: reload is not supported yet; restart to apply a new config");
+        tocsin_agent_reload(a);
         return;
     }
     tocsin_info("stopping", "signal", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -217,6 +541,19 @@ static void open_store(struct tocsin_agent *a)
     }
 }
 
+static int lock_state_dir(struct tocsin_agent *a)
+{
+    int rc = a->state_lock = tocsin_state_lock(a->config->agent.state_dir);
+
+    if (rc == -EBUSY)
+        tocsin_error("another tocsin agent runs on this state_dir", "state_dir",
+                     a->config->agent.state_dir);
+    else if (rc < 0)
+        tocsin_error("cannot lock the state_dir", "state_dir", a->config->agent.state_dir, "error",
+                     strerror(-rc));
+    return rc < 0 ? rc : 0;
+}
+
 int tocsin_agent_new(uv_loop_t *loop, const struct tocsin_config *config,
                      const struct tocsin_agent_options *options, struct tocsin_agent **out)
 {
@@ -227,32 +564,18 @@ int tocsin_agent_new(uv_loop_t *loop, const struct tocsin_config *config,
         return -ENOMEM;
     a->loop = loop;
     a->config = config;
+    a->gen.config = config;
     a->options = *options;
     a->state_lock = -1;
-    rc = init_states(a);
-    if (rc == 0)
-        rc = tocsin_engine_init(&a->engine, loop, config);
-    if (rc < 0) {
-        free_states(a);
-        free(a);
-        return rc;
-    }
-    rc = a->state_lock = tocsin_state_lock(config->agent.state_dir);
-    if (rc == -EBUSY)
-        tocsin_error("another tocsin agent runs on this state_dir", "state_dir",
-                     config->agent.state_dir);
-    else if (rc < 0)
-        tocsin_error("cannot lock the state_dir", "state_dir", config->agent.state_dir, "error",
-                     strerror(-rc));
-    if (rc >= 0) {
+    uv_timer_init(loop, &a->flush_timer);
+    a->flush_timer.data = a;
+    rc = lock_state_dir(a);
+    if (rc == 0) {
         open_store(a);
         rc = tocsin_resolver_new(loop, NULL, &a->webhook_dns);
     }
     if (rc == 0)
-        rc = tocsin_sender_new(loop, config, a->webhook_dns, a->store, &a->sender);
-    if (rc == 0)
-        rc = tocsin_sched_new(&a->engine.env, config->agent.max_concurrency, on_check_result, a,
-                              &a->sched);
+        rc = start_generation(a, NULL, 0, true);
     if (rc < 0) {
         /* Handles are open now: the only clean way out is the normal stop. */
         tocsin_agent_stop(a, NULL, NULL);
@@ -270,19 +593,26 @@ void tocsin_agent_start(struct tocsin_agent *a)
 
     snprintf(n, sizeof(n), "%zu", a->config->n_monitors);
     tocsin_info("started", "version", TOCSIN_VERSION, "monitors", n, "config", a->config->path);
-    tocsin_sched_start(a->sched);
+    tocsin_sched_start(a->gen.sched);
+    uv_timer_start(&a->flush_timer, on_flush_timer, FLUSH_EVERY_MS, FLUSH_EVERY_MS);
+    flush_states(a, false); /* the monitors that left or changed at start */
 }
 
 void tocsin_agent_on_delivery(struct tocsin_agent *a, tocsin_delivery_cb cb, void *data)
 {
-    tocsin_sender_on_delivery(a->sender, cb, data);
+    a->observer = cb;
+    a->observer_data = data;
+    if (a->gen.sender)
+        tocsin_sender_on_delivery(a->gen.sender, cb, data);
 }
 
 static void part_stopped(struct tocsin_agent *a)
 {
     if (--a->open_parts > 0)
         return;
-    free_states(a);
+    free_states(&a->gen);
+    tocsin_config_free(a->gen.owned);
+    free(a->decided);
     if (a->state_lock >= 0)
         close(a->state_lock);
     if (a->on_stopped)
@@ -290,14 +620,14 @@ static void part_stopped(struct tocsin_agent *a)
     free(a);
 }
 
-static void on_signal_closed(uv_handle_t *handle)
+static void on_handle_closed(uv_handle_t *handle)
 {
     part_stopped(handle->data);
 }
 
 static void on_engine_closed(struct tocsin_engine *e)
 {
-    part_stopped(container_of(e, struct tocsin_agent, engine));
+    part_stopped(container_of(e, struct tocsin_agent, gen.engine));
 }
 
 static void on_store_closed(void *data)
@@ -306,26 +636,32 @@ static void on_store_closed(void *data)
 }
 
 /* The sender drains after the checks stop; its resolver and the store (which
- * commits the sender's last updates) close only after it is gone. */
+ * commits the sender's last updates and the states) close only after it. */
 static void on_sender_closed(void *data)
 {
     struct tocsin_agent *a = data;
 
+    a->gen.sender = NULL;
     if (a->webhook_dns)
         tocsin_resolver_close(a->webhook_dns);
     if (a->store)
         tocsin_store_close(a->store, on_store_closed, a);
     else
         part_stopped(a);
-    tocsin_engine_close(&a->engine, on_engine_closed);
+    if (a->gen.engine_open)
+        tocsin_engine_close(&a->gen.engine, on_engine_closed);
+    else
+        part_stopped(a);
 }
 
 static void on_sched_closed(void *data)
 {
     struct tocsin_agent *a = data;
 
-    if (a->sender)
-        tocsin_sender_close(a->sender, a->options.drain_ms, on_sender_closed, a);
+    a->gen.sched = NULL;
+    flush_states(a, false); /* counters at exit */
+    if (a->gen.sender)
+        tocsin_sender_close(a->gen.sender, a->options.drain_ms, on_sender_closed, a);
     else
         on_sender_closed(a);
 }
@@ -334,17 +670,22 @@ void tocsin_agent_stop(struct tocsin_agent *a, void (*on_stopped)(void *data), v
 {
     if (a->stopping)
         return;
-    a->stopping = true;
     a->on_stopped = on_stopped;
     a->on_stopped_data = data;
-    a->open_parts = 2; /* the engine and the store */
+    if (a->next_config) {
+        a->stop_requested = true; /* once the reload has rebuilt everything */
+        return;
+    }
+    a->stopping = true;
+    a->open_parts = 3; /* the engine, the store and the flush timer */
+    uv_close((uv_handle_t *)&a->flush_timer, on_handle_closed);
     if (a->signals_open) {
         a->open_parts += 3;
         for (size_t i = 0; i < 3; i++)
-            uv_close((uv_handle_t *)&a->signals[i], on_signal_closed);
+            uv_close((uv_handle_t *)&a->signals[i], on_handle_closed);
     }
-    if (a->sched)
-        tocsin_sched_close(a->sched, on_sched_closed, a);
+    if (a->gen.sched)
+        tocsin_sched_close(a->gen.sched, on_sched_closed, a);
     else
         on_sched_closed(a);
 }

@@ -32,17 +32,36 @@ void tocsin_monitor_state_free(struct tocsin_monitor_state *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* The quorum-th largest of the region failure counters. */
-static int quorum_failures(const struct tocsin_monitor_state *s, int quorum)
+static bool region_active(const struct tocsin_monitor_state *s,
+                          const struct tocsin_monitor_conf *monitor, size_t slot)
+{
+    return s->degraded == NULL || !s->degraded[monitor->regions[slot]];
+}
+
+static size_t regions_active(const struct tocsin_monitor_state *s,
+                             const struct tocsin_monitor_conf *monitor)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n_regions; i++)
+        n += region_active(s, monitor, i);
+    return n;
+}
+
+/* The quorum-th largest of the active regions' failure counters. */
+static int quorum_failures(const struct tocsin_monitor_state *s,
+                           const struct tocsin_monitor_conf *monitor, size_t quorum)
 {
     int best = 0;
 
     /* Counts, for each candidate value, how many regions reach it; regions are few. */
     for (size_t i = 0; i < s->n_regions; i++) {
         int candidate = s->region_failures[i];
-        int reaching = 0;
+        size_t reaching = 0;
+        if (!region_active(s, monitor, i))
+            continue;
         for (size_t j = 0; j < s->n_regions; j++)
-            if (s->region_failures[j] >= candidate)
+            if (region_active(s, monitor, j) && s->region_failures[j] >= candidate)
                 reaching++;
         if (reaching >= quorum && candidate > best)
             best = candidate;
@@ -50,22 +69,24 @@ static int quorum_failures(const struct tocsin_monitor_state *s, int quorum)
     return best;
 }
 
-static size_t regions_recovered(const struct tocsin_monitor_state *s, int success_threshold)
+static size_t regions_recovered(const struct tocsin_monitor_state *s,
+                                const struct tocsin_monitor_conf *monitor, int success_threshold)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < s->n_regions; i++)
-        if (s->region_successes[i] >= success_threshold)
+        if (region_active(s, monitor, i) && s->region_successes[i] >= success_threshold)
             n++;
     return n;
 }
 
-static int regions_down(const struct tocsin_monitor_state *s)
+static int regions_down(const struct tocsin_monitor_state *s,
+                        const struct tocsin_monitor_conf *monitor)
 {
     int n = 0;
 
     for (size_t i = 0; i < s->n_regions; i++)
-        if (s->region_failures[i] > 0)
+        if (region_active(s, monitor, i) && s->region_failures[i] > 0)
             n++;
     return n;
 }
@@ -86,8 +107,8 @@ static void emit_alert(struct tocsin_monitor_state *s, const struct tocsin_confi
         .notification_level = level,
         .type = type,
         .webhook = webhook,
-        .regions_down = regions_down(s),
-        .regions_total = (int)s->n_regions,
+        .regions_down = regions_down(s, monitor),
+        .regions_total = (int)regions_active(s, monitor),
         .incident_started = s->incident_started,
     };
 
@@ -154,10 +175,13 @@ void tocsin_monitor_feed(struct tocsin_monitor_state *s, const struct tocsin_con
                          const struct tocsin_result *result, tocsin_alert_cb emit, void *data)
 {
     const struct tocsin_policy_conf *policy = &config->policies[monitor->policy];
-    size_t needed_up = s->n_regions - (size_t)monitor->quorum + 1;
+    size_t active, quorum;
 
-    if (slot >= s->n_regions)
+    /* A degraded vantage point's results say nothing about the target. */
+    if (slot >= s->n_regions || !region_active(s, monitor, slot))
         return;
+    active = regions_active(s, monitor);
+    quorum = (size_t)monitor->quorum < active ? (size_t)monitor->quorum : active;
     if (result->status == TOCSIN_STATUS_DOWN) {
         s->region_failures[slot]++;
         s->region_successes[slot] = 0;
@@ -165,12 +189,13 @@ void tocsin_monitor_feed(struct tocsin_monitor_state *s, const struct tocsin_con
         s->region_successes[slot]++;
         s->region_failures[slot] = 0;
     }
-    s->consecutive_failures = quorum_failures(s, monitor->quorum);
+    s->consecutive_failures = quorum_failures(s, monitor, quorum);
 
     if (s->status != TOCSIN_STATUS_DOWN &&
         s->consecutive_failures >= policy->failure_threshold) {
         s->incident_previous = s->status;
         s->status = TOCSIN_STATUS_DOWN;
+        s->since = result->timestamp;
         s->incident_started = result->timestamp;
         s->levels_fired = 0;
     }
@@ -181,9 +206,11 @@ void tocsin_monitor_feed(struct tocsin_monitor_state *s, const struct tocsin_con
         return;
     }
     if (result->status == TOCSIN_STATUS_UP &&
-        regions_recovered(s, policy->success_threshold) >= needed_up) {
+        regions_recovered(s, monitor, policy->success_threshold) >= active - quorum + 1) {
         if (s->status == TOCSIN_STATUS_DOWN)
             recover(s, config, monitor, result, emit, data);
+        if (s->status != TOCSIN_STATUS_UP)
+            s->since = result->timestamp;
         s->status = TOCSIN_STATUS_UP;
     }
 }

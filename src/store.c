@@ -39,20 +39,25 @@
 #define BUSY_TIMEOUT_MS 5000
 #define PRUNE_EVERY_NS (3600ull * 1000 * 1000 * 1000)
 #define RETENTION_MS (7ll * 24 * 3600 * 1000)
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* The SQL below spells the states as numbers. */
 _Static_assert(TOCSIN_OUTBOX_PENDING == 0 && TOCSIN_OUTBOX_DELIVERED == 1 &&
                    TOCSIN_OUTBOX_DEAD == 2,
                "outbox states are stored as 0, 1, 2");
 
-enum op_kind { OP_INSERT, OP_UPDATE, OP_RETRY, OP_PURGE, OP_LOAD };
+enum op_kind {
+    OP_INSERT, OP_UPDATE, OP_RETRY, OP_PURGE, /* outbox rows */
+    OP_STATE_PUT, OP_STATE_DELETE,            /* monitor states */
+    OP_LOAD, OP_LOAD_STATES,                  /* synchronous reads, never in a write batch */
+};
 
 /* A load waits on the loop thread; the store thread fills this and sets done. */
 struct load_req {
     bool done;
     int status;
-    struct tocsin_outbox_row *rows;
+    struct tocsin_outbox_row *rows;    /* OP_LOAD */
+    struct tocsin_state_row *states;   /* OP_LOAD_STATES */
     size_t n;
 };
 
@@ -63,7 +68,8 @@ struct op {
     void *data;
     int64_t id;                   /* update: the row; retry/purge: the row or 0; then the result */
     struct tocsin_outbox_row row; /* insert: the copy; update: new values; retry/purge: webhook */
-    struct load_req *load;        /* OP_LOAD only */
+    struct tocsin_state_row state; /* state put: the copy; delete: the monitor */
+    struct load_req *load;        /* OP_LOAD and OP_LOAD_STATES only */
     int status;
 };
 
@@ -83,6 +89,9 @@ enum {
     ST_PURGE,
     ST_LOAD,
     ST_PRUNE,
+    ST_STATE_PUT,
+    ST_STATE_DELETE,
+    ST_STATE_LOAD,
     N_STMTS
 };
 
@@ -108,6 +117,11 @@ static const char *const stmt_sql[N_STMTS] = {
                 " created_ms, next_attempt_ms, state, last_error"
                 " FROM outbox WHERE state IN (0, 2) ORDER BY id",
     [ST_PRUNE] = "DELETE FROM outbox WHERE state = 1 AND updated_ms < ?1",
+    [ST_STATE_PUT] = "INSERT OR REPLACE INTO monitor_state (monitor, identity, state, updated_ms)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+    [ST_STATE_DELETE] = "DELETE FROM monitor_state WHERE monitor = ?1",
+    [ST_STATE_LOAD] = "SELECT monitor, identity, state, updated_ms FROM monitor_state"
+                      " ORDER BY monitor",
 };
 
 /* migrations[v] brings a database from user_version v to v + 1.
@@ -131,6 +145,13 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " last_error TEXT,"
     " updated_ms INTEGER NOT NULL);"
     "CREATE INDEX outbox_state_id ON outbox (state, id);",
+    /* One row per monitor: its state as a JSON document the agent encodes,
+     * written in the same transaction as the outbox rows of its decisions. */
+    "CREATE TABLE monitor_state ("
+    " monitor TEXT PRIMARY KEY,"
+    " identity TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL);",
 };
 
 struct tocsin_store {
@@ -157,6 +178,9 @@ struct tocsin_store {
     uint64_t next_prune_ns;
 
     /* Loop thread only. */
+    struct op_list group;     /* ops held back by tocsin_store_group_begin */
+    size_t group_n;
+    int group_depth;
     bool closing;
     void (*on_closed)(void *data);
     void *on_closed_data;
@@ -276,9 +300,25 @@ void tocsin_outbox_rows_free(struct tocsin_outbox_row *rows, size_t n)
     free(rows);
 }
 
+static void state_clear(struct tocsin_state_row *r)
+{
+    free(r->monitor);
+    free(r->identity);
+    free(r->state);
+    r->monitor = r->identity = r->state = NULL;
+}
+
+void tocsin_state_rows_free(struct tocsin_state_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++)
+        state_clear(&rows[i]);
+    free(rows);
+}
+
 static void op_free(struct op *op)
 {
     row_clear(&op->row);
+    state_clear(&op->state);
     free(op);
 }
 
@@ -420,6 +460,23 @@ static int run_dead_rows(struct tocsin_store *s, struct op *op, int64_t now)
     return rc;
 }
 
+static int run_state(struct tocsin_store *s, struct op *op, int64_t now)
+{
+    sqlite3_stmt *st = s->stmt[op->kind == OP_STATE_PUT ? ST_STATE_PUT : ST_STATE_DELETE];
+    int rc;
+
+    bind_text(st, 1, op->state.monitor);
+    if (op->kind == OP_STATE_PUT) {
+        bind_text(st, 2, op->state.identity);
+        bind_text(st, 3, op->state.state);
+        sqlite3_bind_int64(st, 4, now);
+    }
+    rc = run_stmt(st);
+    if (rc == SQLITE_OK)
+        op->status = 0;
+    return rc;
+}
+
 static int run_op(struct tocsin_store *s, struct op *op, int64_t now)
 {
     switch (op->kind) {
@@ -430,7 +487,11 @@ static int run_op(struct tocsin_store *s, struct op *op, int64_t now)
     case OP_RETRY:
     case OP_PURGE:
         return run_dead_rows(s, op, now);
+    case OP_STATE_PUT:
+    case OP_STATE_DELETE:
+        return run_state(s, op, now);
     case OP_LOAD:
+    case OP_LOAD_STATES:
         break; /* never in a write batch */
     }
     return SQLITE_MISUSE;
@@ -558,6 +619,51 @@ static void run_load(struct tocsin_store *s, struct load_req *req)
     }
 }
 
+static int grow_states(struct load_req *req, size_t *cap)
+{
+    size_t n = *cap ? *cap * 2 : 64;
+    struct tocsin_state_row *rows = realloc(req->states, n * sizeof(*rows));
+
+    if (rows == NULL)
+        return -ENOMEM;
+    memset(rows + *cap, 0, (n - *cap) * sizeof(*rows));
+    req->states = rows;
+    *cap = n;
+    return 0;
+}
+
+static void run_load_states(struct tocsin_store *s, struct load_req *req)
+{
+    sqlite3_stmt *st = s->stmt[ST_STATE_LOAD];
+    size_t cap = 0;
+    int rc;
+
+    req->status = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct tocsin_state_row *r;
+        if (req->n == cap && grow_states(req, &cap) < 0) {
+            req->status = -ENOMEM;
+            break;
+        }
+        r = &req->states[req->n++];
+        r->updated_ms = sqlite3_column_int64(st, 3);
+        if (column_string(st, 0, false, &r->monitor) < 0 ||
+            column_string(st, 1, false, &r->identity) < 0 ||
+            column_string(st, 2, false, &r->state) < 0) {
+            req->status = -ENOMEM;
+            break;
+        }
+    }
+    if (req->status == 0 && rc != SQLITE_DONE)
+        req->status = to_errno(s->db, rc);
+    sqlite3_reset(st);
+    if (req->status < 0) {
+        tocsin_state_rows_free(req->states, req->n);
+        req->states = NULL;
+        req->n = 0;
+    }
+}
+
 /* Retention: delivered rows unchanged for RETENTION_MS go. */
 static void prune(struct tocsin_store *s)
 {
@@ -603,16 +709,16 @@ static void wait_for_batch(struct tocsin_store *s)
 
 /* Lock held: takes the whole queue.  A load can only be last (the loop thread
  * waits in it, so nothing is queued after it) and is split off. */
-static struct load_req *take_batch(struct tocsin_store *s, struct op_list *writes)
+static struct op *take_batch(struct tocsin_store *s, struct op_list *writes)
 {
-    struct load_req *load = NULL;
+    struct op *load = NULL;
     struct op **link = &s->queue.head;
 
     *writes = (struct op_list){NULL, NULL};
     while (*link) {
         struct op *op = *link;
-        if (op->kind == OP_LOAD) {
-            load = op->load; /* the op lives on the loader's stack */
+        if (op->kind == OP_LOAD || op->kind == OP_LOAD_STATES) {
+            load = op; /* the op lives on the loader's stack */
             *link = op->next;
             continue;
         }
@@ -639,15 +745,18 @@ static size_t list_length(const struct op_list *l)
 static void run_batch(struct tocsin_store *s)
 {
     struct op_list writes;
-    struct load_req *load = take_batch(s, &writes);
+    struct op *load_op = take_batch(s, &writes);
+    struct load_req *load = load_op ? load_op->load : NULL;
     bool committed = false;
 
     uv_mutex_unlock(&s->lock);
     if (writes.head)
         committed = run_writes(s, writes.head);
     /* After the commit, so the load sees every write queued before it. */
-    if (load)
+    if (load_op && load_op->kind == OP_LOAD)
         run_load(s, load);
+    else if (load_op)
+        run_load_states(s, load);
     uv_mutex_lock(&s->lock);
     if (writes.head) {
         s->stats.ops += list_length(&writes);
@@ -769,12 +878,14 @@ static int enqueue_locked(struct tocsin_store *s, struct op *op)
 {
     if (s->stopping)
         return -ECANCELED;
-    if (op->kind != OP_LOAD && s->n_queued >= MAX_QUEUED)
+    bool load = op->kind == OP_LOAD || op->kind == OP_LOAD_STATES;
+
+    if (!load && s->n_queued >= MAX_QUEUED)
         return -ENOBUFS;
     list_push(&s->queue, op);
     if (++s->n_queued == 1)
         s->first_queued_ns = uv_hrtime();
-    if (op->kind == OP_LOAD)
+    if (load)
         s->flush = true;
     /* The thread waits for a first op, then for a full batch or a flush. */
     if (s->n_queued == 1 || s->n_queued == BATCH_MAX_OPS || s->flush)
@@ -782,17 +893,53 @@ static int enqueue_locked(struct tocsin_store *s, struct op *op)
     return 0;
 }
 
-/* Takes OP, freeing it when it cannot be queued. */
+/* Takes OP, freeing it when it cannot be queued.  Inside a group it waits on
+ * the loop thread until tocsin_store_group_end. */
 static int enqueue(struct tocsin_store *s, struct op *op)
 {
-    int rc;
+    int rc = 0;
 
-    uv_mutex_lock(&s->lock);
-    rc = enqueue_locked(s, op);
-    uv_mutex_unlock(&s->lock);
+    if (s->group_depth > 0) {
+        if (s->closing)
+            rc = -ECANCELED;
+        else if (s->group_n >= MAX_QUEUED)
+            rc = -ENOBUFS;
+        if (rc == 0) {
+            list_push(&s->group, op);
+            s->group_n++;
+            return 0;
+        }
+    } else {
+        uv_mutex_lock(&s->lock);
+        rc = enqueue_locked(s, op);
+        uv_mutex_unlock(&s->lock);
+    }
     if (rc < 0)
         op_free(op);
     return rc;
+}
+
+void tocsin_store_group_begin(struct tocsin_store *s)
+{
+    if (s)
+        s->group_depth++;
+}
+
+/* The whole group joins the queue under one lock, so the store thread takes
+ * all of it into one batch: one transaction.  Its ops were accepted when
+ * queued, so none is refused here (the queue may briefly exceed MAX_QUEUED). */
+void tocsin_store_group_end(struct tocsin_store *s)
+{
+    if (s == NULL || s->group_depth == 0 || --s->group_depth > 0 || s->group.head == NULL)
+        return;
+    uv_mutex_lock(&s->lock);
+    if (s->n_queued == 0)
+        s->first_queued_ns = uv_hrtime();
+    s->n_queued += s->group_n;
+    list_append(&s->queue, &s->group);
+    s->group_n = 0;
+    uv_cond_signal(&s->wake);
+    uv_mutex_unlock(&s->lock);
 }
 
 static struct op *op_new(enum op_kind kind, tocsin_store_cb cb, void *data)
@@ -877,6 +1024,38 @@ static int queue_dead_rows(struct tocsin_store *s, enum op_kind kind, int64_t id
     return enqueue(s, op);
 }
 
+static int queue_state(struct tocsin_store *s, enum op_kind kind, const char *monitor,
+                       const char *identity, const char *state, tocsin_store_cb cb, void *data)
+{
+    struct op *op;
+
+    if (s == NULL || monitor == NULL)
+        return -EINVAL;
+    op = op_new(kind, cb, data);
+    if (op == NULL)
+        return -ENOMEM;
+    if (!dup_opt(&op->state.monitor, monitor) || !dup_opt(&op->state.identity, identity) ||
+        !dup_opt(&op->state.state, state)) {
+        op_free(op);
+        return -ENOMEM;
+    }
+    return enqueue(s, op);
+}
+
+int tocsin_store_put_state(struct tocsin_store *s, const char *monitor, const char *identity,
+                           const char *state, tocsin_store_cb cb, void *data)
+{
+    if (identity == NULL || state == NULL)
+        return -EINVAL;
+    return queue_state(s, OP_STATE_PUT, monitor, identity, state, cb, data);
+}
+
+int tocsin_store_delete_state(struct tocsin_store *s, const char *monitor, tocsin_store_cb cb,
+                              void *data)
+{
+    return queue_state(s, OP_STATE_DELETE, monitor, NULL, NULL, cb, data);
+}
+
 int tocsin_store_mark_retry(struct tocsin_store *s, int64_t id, const char *webhook,
                             tocsin_store_cb cb, void *data)
 {
@@ -893,10 +1072,22 @@ int tocsin_store_purge(struct tocsin_store *s, int64_t id, const char *webhook,
  * thread commits what was queued first, so the rows include those writes, and
  * the connection stays single-threaded.  The wait is as long as one commit
  * plus the read; at start-up and for the CLI that is what the caller wants. */
+static int load_sync(struct tocsin_store *s, enum op_kind kind, struct load_req *req)
+{
+    struct op op = {.kind = kind, .load = req};
+    int rc;
+
+    uv_mutex_lock(&s->lock);
+    rc = enqueue_locked(s, &op);
+    while (rc == 0 && !req->done)
+        uv_cond_wait(&s->loaded, &s->lock);
+    uv_mutex_unlock(&s->lock);
+    return rc < 0 ? rc : req->status;
+}
+
 int tocsin_store_load(struct tocsin_store *s, struct tocsin_outbox_row **rows, size_t *n)
 {
     struct load_req req = {.done = false};
-    struct op op = {.kind = OP_LOAD, .load = &req};
     int rc;
 
     if (rows)
@@ -905,16 +1096,27 @@ int tocsin_store_load(struct tocsin_store *s, struct tocsin_outbox_row **rows, s
         *n = 0;
     if (s == NULL || rows == NULL || n == NULL)
         return -EINVAL;
-    uv_mutex_lock(&s->lock);
-    rc = enqueue_locked(s, &op);
-    while (rc == 0 && !req.done)
-        uv_cond_wait(&s->loaded, &s->lock);
-    uv_mutex_unlock(&s->lock);
-    if (rc < 0)
-        return rc;
+    rc = load_sync(s, OP_LOAD, &req);
     *rows = req.rows;
     *n = req.n;
-    return req.status;
+    return rc;
+}
+
+int tocsin_store_load_states(struct tocsin_store *s, struct tocsin_state_row **rows, size_t *n)
+{
+    struct load_req req = {.done = false};
+    int rc;
+
+    if (rows)
+        *rows = NULL;
+    if (n)
+        *n = 0;
+    if (s == NULL || rows == NULL || n == NULL)
+        return -EINVAL;
+    rc = load_sync(s, OP_LOAD_STATES, &req);
+    *rows = req.states;
+    *n = req.n;
+    return rc;
 }
 
 void tocsin_store_stats(struct tocsin_store *s, struct tocsin_store_stats *out)
@@ -1017,7 +1219,7 @@ static int migrate(struct tocsin_store *s, char *err, size_t err_size)
         rc = -ENOTSUP;
     }
     for (; rc == 0 && version < SCHEMA_VERSION; version++)
-        rc = exec_sql(s, migrations[version], "create the outbox", err, err_size);
+        rc = exec_sql(s, migrations[version], "migrate the schema", err, err_size);
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
     if (rc == 0)
         rc = exec_sql(s, sql, "set the schema version", err, err_size);

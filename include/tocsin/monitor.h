@@ -25,6 +25,12 @@ struct tocsin_monitor_state {
                                            * recovery of a sent incident still goes out) */
     int *webhook_level;                   /* highest level sent per webhook; 0 = none */
     size_t n_webhooks;
+    int64_t since;                        /* check timestamp of the last status change; 0
+                                           * while UNKNOWN */
+    const bool *degraded;                 /* set by the caller: per config region, true
+                                           * while the prober guard says that vantage point
+                                           * lost its network; its counters freeze and the
+                                           * quorum counts the other regions.  NULL = none */
 };
 
 /* Called for each decided alert, in order. */

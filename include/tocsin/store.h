@@ -100,6 +100,31 @@ int tocsin_store_mark_retry(struct tocsin_store *s, int64_t id, const char *webh
 int tocsin_store_purge(struct tocsin_store *s, int64_t id, const char *webhook,
                        tocsin_store_cb cb, void *data);
 
+/* The persisted state of one monitor (DESIGN §4), encoded by the agent. */
+struct tocsin_state_row {
+    char *monitor;      /* its id */
+    char *identity;     /* type, target, method, regions: the state is kept while equal */
+    char *state;        /* a JSON document */
+    int64_t updated_ms; /* wall clock of the last write */
+};
+
+/* Queues an upsert of MONITOR's state (copied); returns as insert. */
+int tocsin_store_put_state(struct tocsin_store *s, const char *monitor, const char *identity,
+                           const char *state, tocsin_store_cb cb, void *data);
+/* Queues the removal of MONITOR's state (a monitor gone from the config). */
+int tocsin_store_delete_state(struct tocsin_store *s, const char *monitor, tocsin_store_cb cb,
+                              void *data);
+/* Every monitor state, synchronously, as tocsin_store_load. */
+int tocsin_store_load_states(struct tocsin_store *s, struct tocsin_state_row **rows, size_t *n);
+void tocsin_state_rows_free(struct tocsin_state_row *rows, size_t n);
+
+/* Operations queued between begin and end reach the store thread together,
+ * so they commit in one transaction, or fail together: a monitor's state and
+ * the outbox rows of the alerts it decided (DESIGN §5).  Groups nest; call
+ * both on the loop thread, within one callback. */
+void tocsin_store_group_begin(struct tocsin_store *s);
+void tocsin_store_group_end(struct tocsin_store *s);
+
 void tocsin_store_stats(struct tocsin_store *s, struct tocsin_store_stats *out);
 
 /* Commits what is queued, stops the thread and closes the database; CB (may be
