@@ -706,6 +706,86 @@ static void test_failed_commit_rolls_back_and_goes_on(void **state)
     harness_end(h);
 }
 
+/* ---- monitor states ---- */
+
+/* Upsert, delete, load; and a group (a state and the outbox rows of its
+ * decision) reaches the disk as one transaction, or fails as one. */
+static void test_monitor_states_and_groups(void **state)
+{
+    struct harness *h = harness_new();
+    struct result *r = h->results;
+    struct tocsin_outbox_row row = make_row("grouped", "ops", TOCSIN_OUTBOX_PENDING);
+    struct tocsin_state_row *states = NULL;
+    struct tocsin_outbox_row *rows = NULL;
+    struct tocsin_store_stats before, after;
+    struct rlimit saved, limit;
+    struct stat st;
+    size_t big_len = 256 * 1024, n = 0;
+    char *big = malloc(big_len + 1);
+
+    (void)state;
+    assert_non_null(big);
+    for (size_t i = 0; i < big_len; i++)
+        big[i] = (char)('a' + (i * 7919) % 26);
+    big[big_len] = '\0';
+    store_open(h);
+    assert_int_equal(tocsin_store_put_state(h->s, "api", "http GET u r1", "{\"v\":1}", on_done,
+                                            &r[0]), 0);
+    assert_int_equal(tocsin_store_put_state(h->s, "db", "tcp h:1 r1", "{}", on_done, &r[1]), 0);
+    assert_int_equal(tocsin_store_put_state(h->s, "api", "http GET u r1,r2", "{\"v\":2}",
+                                            on_done, &r[2]), 0);
+    assert_int_equal(tocsin_store_delete_state(h->s, "db", on_done, &r[3]), 0);
+    assert_int_equal(tocsin_store_put_state(h->s, NULL, "x", "{}", on_done, &r[4]), -EINVAL);
+    assert_true(run_until(h, &h->completed, 4));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(r[i].status, 0);
+    assert_int_equal(tocsin_store_load_states(h->s, &states, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(states[0].monitor, "api");
+    assert_string_equal(states[0].identity, "http GET u r1,r2");
+    assert_string_equal(states[0].state, "{\"v\":2}");
+    assert_true(states[0].updated_ms > 0);
+    tocsin_state_rows_free(states, n);
+
+    /* A group that cannot be written fails whole: neither part is stored. */
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(stat(db_file(h, "-wal"), &st), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    limit = saved;
+    limit.rlim_cur = (rlim_t)st.st_size + 1024;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    tocsin_store_group_begin(h->s);
+    assert_int_equal(tocsin_store_put_state(h->s, "api", "i", big, on_done, &r[5]), 0);
+    insert(h, &row, &r[6]);
+    tocsin_store_group_end(h->s);
+    assert_true(run_until(h, &h->completed, 6));
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_true(r[5].status < 0);
+    assert_int_equal(r[6].status, r[5].status);
+    load(h, &rows, &n);
+    assert_int_equal(n, 0);
+    tocsin_outbox_rows_free(rows, n);
+
+    /* The same group with room: one transaction holds both. */
+    tocsin_store_stats(h->s, &before);
+    tocsin_store_group_begin(h->s);
+    assert_int_equal(tocsin_store_put_state(h->s, "api", "i", big, on_done, &r[7]), 0);
+    insert(h, &row, &r[8]);
+    tocsin_store_group_end(h->s);
+    assert_true(run_until(h, &h->completed, 8));
+    assert_int_equal(r[7].status, 0);
+    assert_int_equal(r[8].status, 0);
+    tocsin_store_stats(h->s, &after);
+    assert_int_equal(after.transactions - before.transactions, 1);
+    assert_int_equal(tocsin_store_load_states(h->s, &states, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(strlen(states[0].state), big_len);
+    tocsin_state_rows_free(states, n);
+    free(big);
+    harness_end(h);
+}
+
 /* ---- kill -9 ---- */
 
 static int child_done;
@@ -814,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_unusable_state_dir),
         cmocka_unit_test(test_failed_commit_rolls_back_and_goes_on),
         cmocka_unit_test(test_kill_9_after_commit),
+        cmocka_unit_test(test_monitor_states_and_groups),
     };
 
     umask(022);
