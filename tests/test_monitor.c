@@ -40,6 +40,7 @@ struct want_alert {
 };
 
 struct step {
+    unsigned degraded;            /* bit k: the region of slot k is degraded (prober guard) */
     size_t slot;                  /* region slot the result comes from */
     enum tocsin_status result;    /* UP or DOWN */
     int status_code;
@@ -85,12 +86,16 @@ struct monitor_case {
  * expected from it (none when the list is empty).  The alerts array starts
  * with an unused element so that an empty list is still a valid C11
  * initializer; the expected alerts are alerts[1..n_alerts]. */
-#define STEP(sl, res, code, exp, ...)                                                           \
-    {.slot = (sl), .result = (res), .status_code = (code), .expect = (exp),                     \
+#define STEP(sl, res, code, exp, ...) DSTEP(0, sl, res, code, exp, __VA_ARGS__)
+/* A step while the regions of the slots in MASK are degraded. */
+#define DSTEP(mask, sl, res, code, exp, ...)                                                     \
+    {.degraded = (mask), .slot = (sl), .result = (res), .status_code = (code), .expect = (exp), \
      .alerts = {{0}, __VA_ARGS__},                                                              \
      .n_alerts = sizeof((struct want_alert[]){{0}, __VA_ARGS__}) / sizeof(struct want_alert) - 1}
 #define FAIL(sl, exp, ...) STEP(sl, DOWN, 503, exp, __VA_ARGS__)
 #define OK(sl, exp, ...) STEP(sl, UP, 200, exp, __VA_ARGS__)
+#define DFAIL(mask, sl, exp, ...) DSTEP(mask, sl, DOWN, 503, exp, __VA_ARGS__)
+#define DOK(mask, sl, exp, ...) DSTEP(mask, sl, UP, 200, exp, __VA_ARGS__)
 
 #define INCIDENT(wh, lvl, fails, prev, sl)                                                       \
     {.type = TOCSIN_NOTIFY_INCIDENT, .webhook = (wh), .level = (lvl), .failures = (fails),      \
@@ -101,6 +106,44 @@ struct monitor_case {
      .previous = DOWN, .slot = (sl)}
 
 static const struct monitor_case cases[] = {
+    {
+        /* Prober guard: the degraded region's results are ignored (its
+         * counters freeze) and the quorum counts the two others. */
+        .name = "degraded region frozen, quorum over the rest",
+        .failure_threshold = 2, .success_threshold = 1, .n_regions = 3, .quorum = 2,
+        LEVELS(LEVEL(1, 2, WH_A)),
+        STEPS(DFAIL(0x2, 1, UNK),
+              DFAIL(0x2, 1, UNK),
+              DFAIL(0x2, 0, UNK),
+              DFAIL(0x2, 2, UNK),
+              DFAIL(0x2, 0, UNK),
+              DFAIL(0x2, 2, DOWN, INCIDENT(WH_A, 1, 2, UNK, 2)),
+              DOK(0x2, 0, UP, RECOVERY(WH_A, 1, 0, 0))),
+    },
+    {
+        /* Every region degraded: nothing is decided; counting resumes from
+         * the frozen counters once the guard lifts. */
+        .name = "all regions degraded",
+        .failure_threshold = 3, .success_threshold = 1, .n_regions = 1, .quorum = 1,
+        LEVELS(LEVEL(1, 3, WH_A)),
+        STEPS(FAIL(0, UNK),
+              DFAIL(0x1, 0, UNK),
+              DFAIL(0x1, 0, UNK),
+              DFAIL(0x1, 0, UNK),
+              FAIL(0, UNK),
+              FAIL(0, DOWN, INCIDENT(WH_A, 1, 3, UNK, 0))),
+    },
+    {
+        /* A quorum larger than the regions left counts all of them. */
+        .name = "quorum clamped to the regions left",
+        .failure_threshold = 2, .success_threshold = 1, .n_regions = 2, .quorum = 2,
+        LEVELS(LEVEL(1, 2, WH_A)),
+        STEPS(DFAIL(0x2, 0, UNK),
+              DFAIL(0x2, 0, DOWN, INCIDENT(WH_A, 1, 2, UNK, 0)),
+              /* Back to 2 regions, quorum 2: one region's success is enough. */
+              OK(1, UP, RECOVERY(WH_A, 1, 0, 1)),
+              OK(0, UP)),
+    },
     {
         /* The default policy shape: incident exactly at the 3rd failure, never
          * again while DOWN, recovery at the first success; a second incident
@@ -453,11 +496,16 @@ static void run_case(void **state)
             .timestamp = 1700000000 + (int64_t)i,
             .region = slot_region[st->slot],
         };
+        bool degraded[3] = {false, false, false};
         if (st->result == DOWN)
             tocsin_result_fail(&result, TOCSIN_ERR_STATUS, "expected status 200-299, got %d",
                                st->status_code);
+        for (size_t k = 0; k < mc->n_regions; k++)
+            degraded[slot_region[k]] = (st->degraded >> k) & 1u;
+        s.degraded = degraded;
 
         tocsin_monitor_feed(&s, &config, &monitor, st->slot, &result, record, &rec);
+        s.degraded = NULL;
 
         EXPECT(rec.overflow == 0, "more than %d alerts", MAX_ALERTS);
         for (size_t a = 0; a < rec.n || a < st->n_alerts; a++) {
