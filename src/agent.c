@@ -1,6 +1,7 @@
 /* The agent: see include/tocsin/agent.h.  Results flow scheduler → monitor
  * state machine → sender; the loop thread does all of it. */
 #include "tocsin/agent.h"
+#include "agent_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,48 +21,8 @@
 #include "tocsin/sched.h"
 #include "tocsin/store.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-
-/* Everything that is built from one config and rebuilt by a reload. */
-struct generation {
-    const struct tocsin_config *config;
-    struct tocsin_config *owned;         /* loaded by a reload; NULL = the caller's */
-    struct tocsin_engine engine;
-    bool engine_open;
-    struct tocsin_sched *sched;
-    struct tocsin_sender *sender;
-    struct tocsin_monitor_state *states;
-    struct tocsin_hold_state *holds;     /* per monitor: maintenance and depends_on */
-    bool *dirty;                         /* per monitor: counters changed since written */
-};
-
-struct tocsin_agent {
-    uv_loop_t *loop;
-    const struct tocsin_config *config;  /* = gen.config */
-    struct tocsin_agent_options options;
-    struct generation gen;
-    struct tocsin_store *store;          /* NULL when state_dir cannot be opened */
-    int state_lock;                      /* held while running: one agent per state_dir */
-    struct tocsin_resolver *webhook_dns; /* unbound, so webhooks never use a region's vantage */
-    tocsin_delivery_cb observer;
-    void *observer_data;
-    struct tocsin_alert *decided;        /* alerts of one result, sent after logging it */
-    size_t n_decided;
-    size_t decided_cap;
-    uv_timer_t flush_timer;              /* writes changed counters every 10 s */
-    bool state_write_failed;             /* a state commit failed: write them all again */
-    uv_signal_t signals[3];
-    bool signals_open;
-    struct tocsin_config *next_config;   /* a reload in progress: what it switches to */
-    bool reload_again;                   /* SIGHUP while reloading */
-    bool stop_requested;                 /* stop asked while reloading: once it is done */
-    bool stopping;
-    int open_parts;
-    void (*on_stopped)(void *data);
-    void *on_stopped_data;
-};
-
-#define FLUSH_EVERY_MS 10000
+#define TICK_MS 1000          /* the prober guard's staleness sweep */
+#define FLUSH_EVERY_TICKS 10  /* counters are written every 10 s */
 #define RELOAD_DRAIN_MS 1000
 
 static int64_t wall_ms(void)
@@ -130,9 +91,36 @@ static void flush_states(struct tocsin_agent *a, bool all)
     tocsin_store_group_end(a->store);
 }
 
-static void on_flush_timer(uv_timer_t *timer)
+static void log_guard_changes(struct tocsin_agent *a)
 {
-    flush_states(timer->data, false);
+    size_t region;
+
+    while (tocsin_guard_pop_change(a->gen.guard, &region)) {
+        struct tocsin_guard_info info;
+        char hosts[48], canaries[48];
+        const char *name = a->config->regions[region].name;
+        tocsin_guard_info(a->gen.guard, region, &info);
+        snprintf(hosts, sizeof(hosts), "%zu/%zu", info.hosts_failing, info.hosts_counted);
+        snprintf(canaries, sizeof(canaries), "%zu/%zu", info.canaries_failing, info.canaries);
+        if (info.degraded)
+            tocsin_warn("region degraded: this vantage point lost its network; its counters "
+                        "freeze and the quorum counts the other regions",
+                        "region", name, "reason", info.reason, "hosts_failing", hosts,
+                        "canaries_failing", canaries);
+        else
+            tocsin_info("region no longer degraded", "region", name, "hosts_failing", hosts,
+                        "canaries_failing", canaries);
+    }
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    struct tocsin_agent *a = timer->data;
+
+    if (a->gen.guard && tocsin_guard_expire(a->gen.guard, uv_now(a->loop)))
+        log_guard_changes(a);
+    if (++a->ticks % FLUSH_EVERY_TICKS == 0)
+        flush_states(a, false);
 }
 
 /* ---- decisions ------------------------------------------------------------ */
@@ -156,6 +144,10 @@ static void send_alert(struct tocsin_agent *a, const struct tocsin_alert *alert,
                 tocsin_notification_name(alert->type), "webhook",
                 a->config->webhooks[alert->webhook].name, "level", level,
                 reason ? "reason" : NULL, reason);
+    if (alert->type == TOCSIN_NOTIFY_INCIDENT)
+        a->counters.incidents++;
+    else
+        a->counters.recoveries++;
     tocsin_sender_send(a->gen.sender, alert); /* failures are logged by the sender */
 }
 
@@ -207,10 +199,22 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     struct tocsin_monitor_state *state = &a->gen.states[monitor];
     enum tocsin_status before = state->status;
 
+    enum tocsin_hold hold;
+
     log_check(a, m, result);
-    state->hold = decide_hold(a, monitor) != TOCSIN_HOLD_NONE;
+    if ((size_t)result->error_kind <= TOCSIN_ERR_INTERNAL)
+        a->counters.results[result->error_kind]++;
+    /* The guard sees every result, a degraded region's too: they end it. */
+    if (tocsin_guard_feed(a->gen.guard, monitor, slot, result->status == TOCSIN_STATUS_DOWN,
+                          uv_now(a->loop)))
+        log_guard_changes(a);
+    hold = decide_hold(a, monitor);
+    state->hold = hold != TOCSIN_HOLD_NONE;
     tocsin_monitor_feed(state, a->config, m, slot, result, on_alert, a);
     a->gen.dirty[monitor] = true;
+    if (state->status == TOCSIN_STATUS_DOWN && before != TOCSIN_STATUS_DOWN &&
+        hold == TOCSIN_HOLD_PARENT_DOWN)
+        a->counters.suppressed++;
     if (state->status != before) {
         char failures[16];
         snprintf(failures, sizeof(failures), "%d", state->consecutive_failures);
@@ -238,6 +242,8 @@ static void free_states(struct generation *g)
     free(g->states);
     free(g->holds);
     free(g->dirty);
+    tocsin_guard_free(g->guard);
+    g->guard = NULL;
     g->states = NULL;
     g->holds = NULL;
     g->dirty = NULL;
@@ -273,11 +279,14 @@ static int init_states(struct tocsin_agent *a, struct generation *g)
     g->states = calloc(n, sizeof(*g->states));
     g->holds = calloc(n, sizeof(*g->holds));
     g->dirty = calloc(n, sizeof(*g->dirty));
-    if (g->states == NULL || g->holds == NULL || g->dirty == NULL)
+    if (g->states == NULL || g->holds == NULL || g->dirty == NULL ||
+        tocsin_guard_new(g->config, &g->guard) < 0)
         return -ENOMEM;
-    for (size_t i = 0; i < g->config->n_monitors; i++)
+    for (size_t i = 0; i < g->config->n_monitors; i++) {
         if (tocsin_monitor_state_init(&g->states[i], g->config, &g->config->monitors[i]) < 0)
             return -ENOMEM;
+        g->states[i].degraded = tocsin_guard_regions(g->guard);
+    }
     return 0;
 }
 
@@ -378,6 +387,37 @@ static int snapshot_states(struct tocsin_agent *a, struct tocsin_state_row **out
     return 0;
 }
 
+/* Alertmanager forgets an alert that is not re-posted: a restored incident
+ * goes on being re-posted (the sender ignores formats without refire). */
+static void restore_firing(struct tocsin_agent *a)
+{
+    for (size_t i = 0; i < a->config->n_monitors; i++) {
+        const struct tocsin_monitor_conf *m = &a->config->monitors[i];
+        const struct tocsin_monitor_state *s = &a->gen.states[i];
+        struct tocsin_alert alert = {
+            .monitor = m,
+            .region = a->config->regions[m->regions[0]].name,
+            .check_result = {.status = TOCSIN_STATUS_DOWN, .timestamp = s->since,
+                             .region = m->regions[0], .timings = {-1, -1, -1, -1, 0}},
+            .monitor_status = TOCSIN_STATUS_DOWN,
+            .previous_status = s->incident_previous,
+            .consecutive_failures = s->consecutive_failures,
+            .type = TOCSIN_NOTIFY_INCIDENT,
+            .regions_total = (int)s->n_regions,
+            .incident_started = s->incident_started,
+        };
+        if (s->status != TOCSIN_STATUS_DOWN || m->n_regions == 0)
+            continue;
+        for (size_t w = 0; w < s->n_webhooks; w++) {
+            if (s->webhook_level[w] == 0)
+                continue;
+            alert.webhook = w;
+            alert.notification_level = s->webhook_level[w];
+            tocsin_sender_restore_firing(a->gen.sender, &alert);
+        }
+    }
+}
+
 static int start_generation(struct tocsin_agent *a, const struct tocsin_state_row *rows,
                             size_t n_rows, bool from_store)
 {
@@ -397,6 +437,7 @@ static int start_generation(struct tocsin_agent *a, const struct tocsin_state_ro
         load_stored_states(a);
     else
         adopt_states(a, rows, n_rows);
+    restore_firing(a);
     return tocsin_sched_new(&g->engine.env, g->config->agent.max_concurrency, on_check_result, a,
                             &g->sched);
 }
@@ -462,6 +503,30 @@ static void on_reload_sender_closed(void *data)
     tocsin_engine_close(&a->gen.engine, on_reload_engine_closed);
 }
 
+/* Counters of the parts a reload replaces carry on in /metrics. */
+static void retire_stats(struct tocsin_agent *a)
+{
+    struct tocsin_sender_stats se;
+    struct tocsin_sched_stats sc = a->closing_sched;
+    struct tocsin_sender_stats *rs = &a->retired_sender;
+    struct tocsin_sched_stats *rc = &a->retired_sched;
+
+    tocsin_sender_stats(a->gen.sender, &se);
+    rs->queued += se.queued;
+    rs->delivered += se.delivered;
+    rs->retried += se.retried;
+    rs->dead += se.dead;
+    rs->attempts += se.attempts;
+    rs->resent += se.resent;
+    rc->started += sc.started;
+    rc->completed += sc.completed;
+    rc->skipped_overlap += sc.skipped_overlap;
+    rc->skipped_slots += sc.skipped_slots;
+    rc->lateness_sum_ms += sc.lateness_sum_ms;
+    for (size_t i = 0; i < TOCSIN_LATENESS_BUCKETS; i++)
+        rc->lateness[i] += sc.lateness[i];
+}
+
 /* Checks cut short were discarded by the scheduler; the states are final. */
 static void on_reload_sched_closed(void *data)
 {
@@ -469,6 +534,7 @@ static void on_reload_sched_closed(void *data)
 
     a->gen.sched = NULL;
     flush_states(a, false);
+    retire_stats(a);
     tocsin_sender_close(a->gen.sender, RELOAD_DRAIN_MS, on_reload_sender_closed, a);
 }
 
@@ -488,6 +554,7 @@ int tocsin_agent_reload(struct tocsin_agent *a)
     rc = tocsin_config_load(a->config->path, &next, &diags);
     if (rc < 0) {
         log_diags(&diags, rc, a->config->path);
+        a->counters.reload_failures++;
         tocsin_error("reload failed; the running config stays", "config", a->config->path);
         tocsin_diags_free(&diags);
         return rc;
@@ -495,7 +562,9 @@ int tocsin_agent_reload(struct tocsin_agent *a)
     tocsin_diags_free(&diags);
     warn_unreloadable(a->config, next);
     tocsin_info("reloading", "config", a->config->path);
+    a->counters.reloads++;
     a->next_config = next;
+    tocsin_sched_stats(a->gen.sched, &a->closing_sched);
     tocsin_sched_close(a->gen.sched, on_reload_sched_closed, a);
     return 0;
 }
@@ -554,6 +623,25 @@ static int lock_state_dir(struct tocsin_agent *a)
     return rc < 0 ? rc : 0;
 }
 
+static int start_http(struct tocsin_agent *a)
+{
+    char err[256] = "", port[8];
+    int rc;
+
+    if (a->config->agent.listen[0] == '\0')
+        return 0;
+    rc = tocsin_http_server_new(a->loop, a->config->agent.listen, tocsin_api_handle, a, &a->http,
+                                err, sizeof(err));
+    if (rc < 0) {
+        tocsin_error("cannot listen", "listen", a->config->agent.listen, "error",
+                     err[0] ? err : strerror(-rc));
+        return rc;
+    }
+    snprintf(port, sizeof(port), "%u", tocsin_http_server_port(a->http));
+    tocsin_info("listening", "listen", a->config->agent.listen, "port", port);
+    return 0;
+}
+
 int tocsin_agent_new(uv_loop_t *loop, const struct tocsin_config *config,
                      const struct tocsin_agent_options *options, struct tocsin_agent **out)
 {
@@ -567,13 +655,16 @@ int tocsin_agent_new(uv_loop_t *loop, const struct tocsin_config *config,
     a->gen.config = config;
     a->options = *options;
     a->state_lock = -1;
-    uv_timer_init(loop, &a->flush_timer);
-    a->flush_timer.data = a;
+    a->started_s = (int64_t)time(NULL);
+    uv_timer_init(loop, &a->tick);
+    a->tick.data = a;
     rc = lock_state_dir(a);
     if (rc == 0) {
         open_store(a);
         rc = tocsin_resolver_new(loop, NULL, &a->webhook_dns);
     }
+    if (rc == 0)
+        rc = start_http(a);
     if (rc == 0)
         rc = start_generation(a, NULL, 0, true);
     if (rc < 0) {
@@ -594,7 +685,7 @@ void tocsin_agent_start(struct tocsin_agent *a)
     snprintf(n, sizeof(n), "%zu", a->config->n_monitors);
     tocsin_info("started", "version", TOCSIN_VERSION, "monitors", n, "config", a->config->path);
     tocsin_sched_start(a->gen.sched);
-    uv_timer_start(&a->flush_timer, on_flush_timer, FLUSH_EVERY_MS, FLUSH_EVERY_MS);
+    uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
     flush_states(a, false); /* the monitors that left or changed at start */
 }
 
@@ -623,6 +714,11 @@ static void part_stopped(struct tocsin_agent *a)
 static void on_handle_closed(uv_handle_t *handle)
 {
     part_stopped(handle->data);
+}
+
+static void on_http_closed(void *data)
+{
+    part_stopped(data);
 }
 
 static void on_engine_closed(struct tocsin_engine *e)
@@ -677,8 +773,13 @@ void tocsin_agent_stop(struct tocsin_agent *a, void (*on_stopped)(void *data), v
         return;
     }
     a->stopping = true;
-    a->open_parts = 3; /* the engine, the store and the flush timer */
-    uv_close((uv_handle_t *)&a->flush_timer, on_handle_closed);
+    a->open_parts = 3; /* the engine, the store and the tick */
+    uv_close((uv_handle_t *)&a->tick, on_handle_closed);
+    if (a->http) {
+        a->open_parts++;
+        tocsin_http_server_close(a->http, on_http_closed, a);
+        a->http = NULL;
+    }
     if (a->signals_open) {
         a->open_parts += 3;
         for (size_t i = 0; i < 3; i++)

@@ -37,6 +37,7 @@ enum phase {
     PHASE_WAITING, /* due at `due` */
     PHASE_SENDING,
     PHASE_DEAD,    /* kept; revived when the webhook answers 2xx again */
+    PHASE_DONE,    /* delivered while its insert is on its way: on_stored frees it */
 };
 
 struct webhook_queue;
@@ -73,6 +74,14 @@ struct delivery {
     char errbuf[CURL_ERROR_SIZE];
     struct firing *firing;        /* set on a re-post of it: on webhook_queue.refires,
                                    * never stored, retried or reported */
+    bool unsynced;                /* changed since the outbox got the row (or while it
+                                   * could not): the row needs an update once stored */
+    /* Orphaned: taken out of its sender (closed, or the dead letter purged) while
+     * its insert was on its way.  SENDER, QUEUE and the links are NULL then; the
+     * insert's callback finishes its row in STORE and frees it. */
+    bool orphan;
+    bool purge;                   /* orphaned by a purge: delete the row once stored */
+    struct tocsin_store *store;
 };
 
 struct webhook_queue {
@@ -179,7 +188,8 @@ static void end_attempt(struct delivery *d)
     d->host = d->port = NULL;
 }
 
-static void delivery_free(struct delivery *d)
+/* Takes D out of its sender: the attempt ended, the counters and the lists. */
+static void delivery_unlink(struct delivery *d)
 {
     struct webhook_queue *q = d->queue;
 
@@ -200,8 +210,32 @@ static void delivery_free(struct delivery *d)
         d->next->prev = d->prev;
     else if (d->firing == NULL)
         q->tail = d->prev;
+    d->prev = d->next = NULL;
+}
+
+static void delivery_free(struct delivery *d)
+{
+    delivery_unlink(d);
     row_free(&d->row);
     free(d);
+}
+
+/* Frees D, or, while its insert is on its way (the store calls on_stored with
+ * D later, maybe after this sender is gone), orphans it: on_stored frees it
+ * then.  PURGE: the row is to be deleted from the outbox once it is there. */
+static void delivery_drop(struct delivery *d, bool purge)
+{
+    if (!d->store_busy) {
+        delivery_free(d);
+        return;
+    }
+    delivery_unlink(d);
+    d->orphan = true;
+    d->purge = purge;
+    d->store = d->sender->store;
+    d->sender = NULL;
+    d->queue = NULL;
+    d->firing = NULL;
 }
 
 static void enqueue(struct webhook_queue *q, struct delivery *d)
@@ -223,25 +257,62 @@ static char *dup_or_null(const char *s)
 
 /* ---- the outbox --------------------------------------------------------- */
 
+static void row_update(struct tocsin_store *store, const struct tocsin_outbox_row *row)
+{
+    if (tocsin_store_update(store, row->id, row->state, row->attempts, row->next_attempt_ms,
+                            row->last_error, NULL, NULL) < 0)
+        tocsin_warn("cannot queue an outbox update", "request_id", row->request_id);
+}
+
 static void store_update(struct delivery *d)
 {
     struct tocsin_sender *s = d->sender;
 
-    if (s->store == NULL || !d->stored)
+    if (s->store == NULL)
         return;
-    if (tocsin_store_update(s->store, d->row.id, d->row.state, d->row.attempts,
-                            d->row.next_attempt_ms, d->row.last_error, NULL, NULL) < 0)
-        tocsin_warn("cannot queue an outbox update", "request_id", d->row.request_id);
+    if (!d->stored) {
+        d->unsynced = true; /* written once the insert lands */
+        return;
+    }
+    d->unsynced = false;
+    row_update(s->store, &d->row);
+}
+
+/* The insert of an orphan (see delivery_drop) finished: its sender is gone,
+ * so only the row is brought up to date, or deleted when it was purged. */
+static void orphan_stored(struct delivery *d, int status, int64_t id, bool existed)
+{
+    if (status == 0 && d->purge) {
+        d->row.id = id;
+        d->row.state = TOCSIN_OUTBOX_DEAD; /* purge deletes dead rows only */
+        tocsin_store_group_begin(d->store);
+        row_update(d->store, &d->row);
+        if (tocsin_store_purge(d->store, id, NULL, NULL, NULL) < 0)
+            tocsin_warn("cannot queue an outbox purge", "request_id", d->row.request_id);
+        tocsin_store_group_end(d->store);
+    } else if (status == 0 && (d->unsynced || existed)) {
+        d->row.id = id;
+        row_update(d->store, &d->row);
+    }
+    row_free(&d->row);
+    free(d);
 }
 
 static void on_stored(void *data, int status, int64_t id)
 {
     struct delivery *d = data;
+    bool existed = false;
 
     d->store_busy = false;
     /* A retried insert whose earlier "failed" commit did land is stored after all. */
-    if (status == -EEXIST && id > 0)
+    if (status == -EEXIST && id > 0) {
         status = 0;
+        existed = true;
+    }
+    if (d->orphan) {
+        orphan_stored(d, status, id, existed);
+        return;
+    }
     if (status < 0) {
         /* Never a silent drop: keep it in memory, send anyway, retry the commit. */
         if (!d->store_failed)
@@ -275,6 +346,7 @@ static void store_insert(struct delivery *d)
         return;
     }
     d->store_busy = true;
+    d->unsynced = false; /* the insert copies the row as it is now */
     rc = tocsin_store_insert(s->store, &d->row, on_stored, d);
     if (rc < 0) {
         d->store_busy = false;
@@ -371,7 +443,9 @@ static void delivered(struct delivery *d, long status)
     }
     revive_dead(q);
     /* An insert still on its way needs d; on_stored frees it then. */
-    if (!d->store_busy)
+    if (d->store_busy)
+        d->phase = PHASE_DONE;
+    else
         delivery_free(d);
 }
 
@@ -624,13 +698,24 @@ static bool rate_take(struct webhook_queue *q, uint64_t now, uint64_t *wake)
     return true;
 }
 
-/* True when an earlier live delivery of the same monitor is still ahead of D:
- * one in flight per (webhook, monitor), in order. */
+/* True when an earlier live delivery of the same monitor is still ahead of D,
+ * or a later one is in flight (a dead letter revived or retried by hand while
+ * it was sent): one in flight per (webhook, monitor), in order. */
 static bool behind_same_monitor(const struct delivery *d)
 {
-    for (const struct delivery *e = d->prev; e; e = e->prev)
-        if (e->phase != PHASE_DEAD && strcmp(e->row.monitor, d->row.monitor) == 0)
+    bool earlier = true;
+
+    for (const struct delivery *e = d->queue->head; e; e = e->next) {
+        if (e == d) {
+            earlier = false;
+            continue;
+        }
+        if (strcmp(e->row.monitor, d->row.monitor) != 0)
+            continue;
+        if (e->phase == PHASE_SENDING ||
+            (earlier && e->phase != PHASE_DEAD && e->phase != PHASE_DONE))
             return true;
+    }
     return false;
 }
 
@@ -842,7 +927,8 @@ static void arm_refire(struct tocsin_sender *s)
 static bool queued_for(const struct webhook_queue *q, const char *monitor)
 {
     for (const struct delivery *d = q->head; d; d = d->next)
-        if (d->phase != PHASE_DEAD && strcmp(d->row.monitor, monitor) == 0)
+        if (d->phase != PHASE_DEAD && d->phase != PHASE_DONE &&
+            strcmp(d->row.monitor, monitor) == 0)
             return true;
     return false;
 }
@@ -1057,7 +1143,7 @@ static void free_queues(struct tocsin_sender *s)
     for (size_t i = 0; s->queues && i < s->n_queues; i++) {
         struct webhook_queue *q = &s->queues[i];
         while (q->head)
-            delivery_free(q->head);
+            delivery_drop(q->head, false);
         while (q->firing) {
             struct firing *f = q->firing;
             q->firing = f->next;
@@ -1067,6 +1153,7 @@ static void free_queues(struct tocsin_sender *s)
     }
     free(s->queues);
     s->queues = NULL;
+    s->n_queues = 0;
 }
 
 int tocsin_sender_new(uv_loop_t *loop, const struct tocsin_config *config,
@@ -1125,6 +1212,148 @@ bool tocsin_sender_healthy(const struct tocsin_sender *s)
     return s->stats.unstored == 0;
 }
 
+/* ---- outbox operations (tocsin outbox list|retry|purge) ------------------ */
+
+static const char *phase_name(enum phase phase)
+{
+    switch (phase) {
+    case PHASE_STORING:
+        return "storing";
+    case PHASE_WAITING:
+        return "pending";
+    case PHASE_SENDING:
+        return "sending";
+    case PHASE_DEAD:
+        return "dead";
+    case PHASE_DONE:
+        break;
+    }
+    return "delivered";
+}
+
+void tocsin_sender_outbox_each(const struct tocsin_sender *s, tocsin_outbox_visit visit,
+                               void *data)
+{
+    for (size_t i = 0; i < s->n_queues; i++) {
+        for (const struct delivery *d = s->queues[i].head; d; d = d->next) {
+            struct tocsin_outbox_entry e = {
+                .id = d->stored ? d->row.id : 0,
+                .request_id = d->row.request_id,
+                .webhook = d->row.webhook,
+                .monitor = d->row.monitor,
+                .event = d->row.event,
+                .level = d->row.level,
+                .attempts = d->row.attempts,
+                .created_ms = d->row.created_ms,
+                .next_attempt_ms = d->row.next_attempt_ms,
+                .state = phase_name(d->phase),
+                .last_error = d->row.last_error,
+            };
+            if (d->phase != PHASE_DONE) /* delivered: only its insert is still on its way */
+                visit(data, &e);
+        }
+    }
+}
+
+/* The dead letters an outbox command names: row ID (0: all), of WEBHOOK (NULL: any). */
+static bool selected(const struct delivery *d, int64_t id, const char *webhook)
+{
+    return d->phase == PHASE_DEAD && (id == 0 || (d->stored && d->row.id == id)) &&
+           (webhook == NULL || strcmp(d->queue->conf->name, webhook) == 0);
+}
+
+static void log_outbox_command(const char *what, int n)
+{
+    char count[16];
+
+    snprintf(count, sizeof(count), "%d", n);
+    if (n > 0)
+        tocsin_info(what, "count", count);
+}
+
+/* Each row is written on its own (not tocsin_store_mark_retry or a purge of
+ * every dead row), so the outbox changes exactly as memory does: rows the
+ * sender does not hold (a webhook gone from the config) stay as they are, and
+ * a retried row keeps its count of attempts, as a revived one does.  One
+ * group: the rows of one command commit together. */
+int tocsin_sender_outbox_retry(struct tocsin_sender *s, int64_t id, const char *webhook)
+{
+    int64_t now = wall_ms();
+    int n = 0;
+
+    if (s->closing)
+        return -ECANCELED;
+    if (id < 0)
+        return -EINVAL;
+    tocsin_store_group_begin(s->store);
+    for (size_t i = 0; i < s->n_queues; i++) {
+        struct webhook_queue *q = &s->queues[i];
+        for (struct delivery *d = q->head; d; d = d->next) {
+            if (!selected(d, id, webhook))
+                continue;
+            d->phase = PHASE_WAITING;
+            d->superseded = false; /* named by hand: sent even if stale */
+            d->cycle_attempts = 0;
+            d->due = uv_now(s->loop);
+            d->row.state = TOCSIN_OUTBOX_PENDING;
+            d->row.next_attempt_ms = now;
+            s->stats.dead_now--;
+            n++;
+            tocsin_debug("dead letter retried", "webhook", q->conf->name, "monitor",
+                         d->row.monitor, "request_id", d->row.request_id);
+            store_update(d);
+        }
+    }
+    tocsin_store_group_end(s->store);
+    log_outbox_command("dead letters retried", n);
+    for (size_t i = 0; i < s->n_queues; i++)
+        pump(&s->queues[i]);
+    return id != 0 && n == 0 ? -ENOENT : n;
+}
+
+int tocsin_sender_outbox_purge(struct tocsin_sender *s, int64_t id, const char *webhook)
+{
+    int n = 0;
+
+    if (s->closing)
+        return -ECANCELED;
+    if (id < 0)
+        return -EINVAL;
+    tocsin_store_group_begin(s->store);
+    for (size_t i = 0; i < s->n_queues; i++) {
+        struct webhook_queue *q = &s->queues[i];
+        for (struct delivery *d = q->head, *next; d; d = next) {
+            next = d->next;
+            if (!selected(d, id, webhook))
+                continue;
+            n++;
+            tocsin_debug("dead letter purged", "webhook", q->conf->name, "monitor",
+                         d->row.monitor, "request_id", d->row.request_id);
+            /* Its last update (DEAD) was queued before: the purge follows it. */
+            if (s->store && d->stored && !d->store_busy &&
+                tocsin_store_purge(s->store, d->row.id, NULL, NULL, NULL) < 0)
+                tocsin_warn("cannot queue an outbox purge", "request_id", d->row.request_id);
+            delivery_drop(d, true); /* an insert on its way: purged once it lands */
+        }
+    }
+    tocsin_store_group_end(s->store);
+    log_outbox_command("dead letters purged", n);
+    return id != 0 && n == 0 ? -ENOENT : n;
+}
+
+/* ---- restoring firing alerts after a restart or reload --------------------- */
+
+void tocsin_sender_restore_firing(struct tocsin_sender *s, const struct tocsin_alert *alert)
+{
+    struct webhook_queue *q;
+
+    if (s->closing || alert->webhook >= s->n_queues || alert->type != TOCSIN_NOTIFY_INCIDENT)
+        return;
+    q = &s->queues[alert->webhook];
+    if (q->format->refire)
+        track_firing(q, alert);
+}
+
 /* ---- shutdown ----------------------------------------------------------- */
 
 static void part_closed(struct tocsin_sender *s)
@@ -1150,10 +1379,12 @@ static void finish_close(struct tocsin_sender *s)
 {
     for (size_t i = 0; i < s->n_queues; i++)
         for (struct delivery *d = s->queues[i].head; d; d = d->next)
-            if (d->phase == PHASE_SENDING || !d->stored)
-                tocsin_warn(d->stored ? "delivery cut short at shutdown; the outbox keeps it"
-                                      : "delivery not in the outbox lost at shutdown",
-                            "webhook", s->queues[i].conf->name, "request_id", d->row.request_id);
+            if (!d->stored && !d->store_busy)
+                tocsin_warn("delivery not in the outbox lost at shutdown", "webhook",
+                            s->queues[i].conf->name, "request_id", d->row.request_id);
+            else if (d->phase == PHASE_SENDING)
+                tocsin_warn("delivery cut short at shutdown; the outbox keeps it", "webhook",
+                            s->queues[i].conf->name, "request_id", d->row.request_id);
     free_queues(s);
     s->open_parts = 3;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);

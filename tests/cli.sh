@@ -239,6 +239,68 @@ fi
 expect_rc 1 "outbox purge of a row that is not dead" -- outbox purge -c "$tmp/outbox.yaml" 1
 expect_rc 2 "outbox retry without a selection" -- outbox retry -c "$tmp/outbox.yaml"
 
+# ---- the running agent's API ----------------------------------------------------
+
+# Prints the body of GET URL (or "HTTP <code>" then the body for an error answer).
+http_get() {
+    if [ "$helper" = python3 ]; then
+        python3 - "$1" <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode(), end="")
+except urllib.error.HTTPError as e:
+    print("HTTP %d" % e.code); print(e.read().decode(), end="")
+PY
+    else
+        node -e 'require("http").get(process.argv[1], r => { let b = ""; r.on("data", d => b += d);
+          r.on("end", () => process.stdout.write((r.statusCode == 200 ? "" : "HTTP " + r.statusCode + "\n") + b)); })' "$1"
+    fi
+}
+
+api_port=$(closed_port)
+cat >"$tmp/api.yaml" <<EOF
+agent: {region: cli, state_dir: $tmp/api-state, listen: "127.0.0.1:$api_port"}
+webhooks:
+  - {name: nobody, url: "http://127.0.0.1:$hook_port/hook", secret: s, retries: 0}
+defaults: {interval: 200ms, timeout: 100ms}
+monitors:
+  - {id: down, type: tcp, host: 127.0.0.1, port: $down_port}
+EOF
+"$tocsin" run -c "$tmp/api.yaml" 2>"$tmp/api.log" &
+agent_pid=$!
+for _ in $(seq 1 150); do
+    grep -q "kept as a dead letter" "$tmp/api.log" && break
+    sleep 0.1
+done
+expect_rc 0 "outbox list while the agent runs (through its API)" -- outbox list -c "$tmp/api.yaml"
+if grep -Eq "nobody +down +incident +dead +1 " <<<"$out"; then
+    pass "the API lists the agent's dead letter"
+else
+    fail "outbox list through the API: $out"
+fi
+metrics=$(http_get "http://127.0.0.1:$api_port/metrics")
+if grep -q '^tocsin_monitor_up{monitor="down"} 0$' <<<"$metrics" &&
+   grep -q '^tocsin_dead_letters 1$' <<<"$metrics"; then
+    pass "/metrics shows the monitor DOWN and one dead letter"
+else
+    fail "/metrics: $(grep -E 'monitor_up|dead_letters' <<<"$metrics")"
+fi
+health=$(http_get "http://127.0.0.1:$api_port/healthz")
+if [ "$health" = "ok" ]; then pass "/healthz ok"; else fail "/healthz: $health"; fi
+expect_rc 0 "outbox purge --all through the API" -- outbox purge -c "$tmp/api.yaml" --all
+if grep -q "^1 dead letters purged" <<<"$out"; then
+    pass "the running agent purged its dead letter"
+else
+    fail "outbox purge through the API: $out"
+fi
+expect_rc 1 "outbox retry of an unknown id through the API" -- outbox retry -c "$tmp/api.yaml" 999
+expect_rc 0 "outbox list after the purge" -- outbox list -c "$tmp/api.yaml"
+if grep -q "^0 deliveries" <<<"$out"; then pass "nothing left after the purge"; else fail "after purge: $out"; fi
+kill -TERM "$agent_pid"
+agent_rc=0
+wait "$agent_pid" || agent_rc=$?
+if [ "$agent_rc" -eq 0 ]; then pass "SIGTERM: exit 0"; else fail "agent exit $agent_rc after SIGTERM"; fi
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed" >&2
     exit 1

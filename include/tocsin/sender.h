@@ -73,6 +73,55 @@ void tocsin_sender_set_refire_ms(struct tocsin_sender *s, uint64_t ms);
 void tocsin_sender_stats(const struct tocsin_sender *s, struct tocsin_sender_stats *out);
 /* False while an outbox commit failed and its alert is held only in memory. */
 bool tocsin_sender_healthy(const struct tocsin_sender *s);
+/* Restores ALERT, an incident already delivered before a restart or reload, as
+ * its monitor's firing alert for a webhook whose format has `refire`
+ * (alertmanager), without sending or storing anything now: the re-posts
+ * resume at the next period, and a recovery sent later ends them.  A no-op
+ * for other formats, for a recovery, and while closing.  The agent calls it
+ * for every restored DOWN monitor's alertmanager webhooks.  Like an incident
+ * given to tocsin_sender_send, ALERT is copied but its MONITOR and REGION
+ * pointers are kept: they must live as long as S.  They do when they come
+ * from the configuration S was created with, since the sender is re-created
+ * whenever the configuration changes. */
+void tocsin_sender_restore_firing(struct tocsin_sender *s, const struct tocsin_alert *alert);
+
+/* ---- the outbox of the running sender (`tocsin outbox list|retry|purge`) ----
+ * The sender holds every PENDING and DEAD row in memory, so these read and
+ * change its queues, and the outbox with them: memory and disk stay equal. */
+struct tocsin_outbox_entry {
+    int64_t id;               /* outbox row id, 0 while not yet committed */
+    const char *request_id;
+    const char *webhook;
+    const char *monitor;
+    const char *event;        /* "incident" | "recovery" */
+    int level;
+    int attempts;             /* made so far, over every cycle */
+    int64_t created_ms;       /* wall clock, ms */
+    int64_t next_attempt_ms;  /* wall clock, ms */
+    const char *state;        /* "storing" | "pending" | "sending" | "dead" */
+    const char *last_error;   /* NULL when none */
+};
+/* E and its strings are valid during the call only. */
+typedef void (*tocsin_outbox_visit)(void *data, const struct tocsin_outbox_entry *e);
+/* Visits every delivery held: oldest first per webhook, webhooks in config
+ * order.  The re-posts of firing alerts (never stored) are not included; nor
+ * are rows of webhooks no longer configured, which the outbox keeps. */
+void tocsin_sender_outbox_each(const struct tocsin_sender *s, tocsin_outbox_visit visit,
+                               void *data);
+/* Dead letters back to pending now with a fresh attempt cycle (their attempts
+ * keep counting, and their request ids stay): ID 0 means every dead letter,
+ * of WEBHOOK when not NULL.  Superseded ones (a later alert of their monitor
+ * was delivered) are included: named by hand, they are sent even if stale.
+ * They are sent as soon as the rules allow (rate limit, 429 pause, one in
+ * flight per (webhook, monitor), in queue order).  Each row is updated in the
+ * outbox, all of them in one transaction.  Returns how many, -ENOENT when ID
+ * is not 0 and not a dead letter held (of WEBHOOK), -EINVAL for an ID below 0,
+ * -ECANCELED while closing.  Call these on the loop thread. */
+int tocsin_sender_outbox_retry(struct tocsin_sender *s, int64_t id, const char *webhook);
+/* Dead letters deleted, selected as for retry, from memory and from the
+ * outbox (one transaction).  Returns as retry. */
+int tocsin_sender_outbox_purge(struct tocsin_sender *s, int64_t id, const char *webhook);
+
 /* Stops: waits for attempts in flight up to DRAIN_MS, cancels the rest (they stay
  * in the outbox), closes every handle, frees S, then calls ON_CLOSED (may be NULL). */
 void tocsin_sender_close(struct tocsin_sender *s, uint64_t drain_ms,
