@@ -154,7 +154,7 @@ static void finish(struct tocsin_probe_op *op)
     if (r->error_kind == TOCSIN_ERR_TIMEOUT)
         r->timings.total_ms = (int64_t)op->monitor->timeout_ms;
     r->response_time_ms = r->timings.total_ms;
-    r->timestamp = (int64_t)time(NULL);
+    tocsin_result_stamp(r);
     uv_close((uv_handle_t *)&op->timer, on_closed);
 }
 

@@ -689,6 +689,11 @@ void tocsin_agent_start(struct tocsin_agent *a)
     flush_states(a, false); /* the monitors that left or changed at start */
 }
 
+uint16_t tocsin_agent_http_port(const struct tocsin_agent *a)
+{
+    return a->http ? tocsin_http_server_port(a->http) : 0;
+}
+
 void tocsin_agent_on_delivery(struct tocsin_agent *a, tocsin_delivery_cb cb, void *data)
 {
     a->observer = cb;

@@ -115,6 +115,12 @@ static void emit_alert(struct tocsin_monitor_state *s, const struct tocsin_confi
     emit(data, &alert);
 }
 
+/* The check's completion time in ms; whole seconds for a result without it. */
+static int64_t result_ms(const struct tocsin_result *result)
+{
+    return result->timestamp_ms ? result->timestamp_ms : result->timestamp * 1000;
+}
+
 /* Sends LEVEL to each of its webhooks that wants incidents. */
 static void send_level(struct tocsin_monitor_state *s, const struct tocsin_config *config,
                        const struct tocsin_monitor_conf *monitor,
@@ -129,7 +135,7 @@ static void send_level(struct tocsin_monitor_state *s, const struct tocsin_confi
             s->webhook_level[w] = level->level;
         emit_alert(s, config, monitor, result, TOCSIN_NOTIFY_INCIDENT, level->level, w, emit, data);
     }
-    s->highest_sent_at = result->timestamp;
+    s->highest_sent_at_ms = result_ms(result);
 }
 
 /* Fires every level reached and not yet fired in this incident, in order; if
@@ -152,7 +158,7 @@ static void fire_levels(struct tocsin_monitor_state *s, const struct tocsin_conf
         return;
     highest = &policy->levels[s->levels_fired - 1];
     if (highest->repeat_ms > 0 &&
-        (result->timestamp - s->highest_sent_at) * 1000 >= (int64_t)highest->repeat_ms)
+        result_ms(result) - s->highest_sent_at_ms >= (int64_t)highest->repeat_ms)
         send_level(s, config, monitor, highest, result, emit, data);
 }
 

@@ -2,7 +2,7 @@
  *
  * {"v":1,"name":"API","type":"http","url":"https://…","status":"DOWN",
  *  "previous":"UP","since":1700000000,"incident_started":1700000000,
- *  "consecutive_failures":3,"levels_fired":1,"highest_sent_at":1700000000,
+ *  "consecutive_failures":3,"levels_fired":1,"highest_sent_at_ms":1700000000000,
  *  "regions":{"eu-a":[3,0]},"webhooks":{"ops":1}}
  * (tcp monitors carry "host" and "port" instead of "url"). */
 #include "tocsin/persist.h"
@@ -109,7 +109,7 @@ char *tocsin_persist_encode(const struct tocsin_config *config,
     put(o, "incident_started", json_integer(s->incident_started), &err);
     put(o, "consecutive_failures", json_integer(s->consecutive_failures), &err);
     put(o, "levels_fired", json_integer((json_int_t)s->levels_fired), &err);
-    put(o, "highest_sent_at", json_integer(s->highest_sent_at), &err);
+    put(o, "highest_sent_at_ms", json_integer(s->highest_sent_at_ms), &err);
     put(o, "regions", encode_regions(config, monitor, s, &err), &err);
     put(o, "webhooks", encode_webhooks(config, s, &err), &err);
     if (err == 0)
@@ -195,7 +195,7 @@ int tocsin_persist_decode(const struct tocsin_config *config,
     s->incident_previous = previous;
     s->since = get_int(o, "since");
     s->incident_started = get_int(o, "incident_started");
-    s->highest_sent_at = get_int(o, "highest_sent_at");
+    s->highest_sent_at_ms = get_int(o, "highest_sent_at_ms");
     fired = get_int(o, "levels_fired");
     s->levels_fired = fired < 0 ? 0 : (size_t)fired > policy->n_levels ? policy->n_levels
                                                                          : (size_t)fired;

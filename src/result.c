@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const status_names[] = {
     [TOCSIN_STATUS_UNKNOWN] = "UNKNOWN",
@@ -61,4 +62,13 @@ void tocsin_result_fail(struct tocsin_result *result, enum tocsin_error_kind kin
     memcpy(result->error_message, buf, strlen(buf) + 1);
     result->status = TOCSIN_STATUS_DOWN;
     result->error_kind = kind;
+}
+
+void tocsin_result_stamp(struct tocsin_result *result)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    result->timestamp = (int64_t)ts.tv_sec;
+    result->timestamp_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

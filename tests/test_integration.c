@@ -32,6 +32,7 @@
 #include <openssl/hmac.h>
 #include <uv.h>
 
+#include "agent_harness.h"
 #include "receiver.h"
 #include "target.h"
 #include "tocsin/agent.h"
@@ -61,20 +62,15 @@ typedef bool (*step_fn)(struct harness *h);
 struct harness {
     uv_loop_t loop;
     bool loop_open;
-    uv_timer_t tick;
-    bool tick_open;
+    struct test_agent_run run; /* the agent on the loop (tests/support/agent_harness) */
     char dir[64];
     char path[128];
     struct tocsin_config *config;
-    struct tocsin_agent *agent;
-    bool stopping;
-    bool agent_stopped;
     struct test_target *target;
     struct test_receiver *receiver;
     /* scenario */
     step_fn step;
     int phase;
-    uint64_t deadline;       /* uv_now() ms */
     uint64_t wait_until;     /* uv_now() ms, for "nothing more arrives" windows */
     char failure[256];       /* set by a step that gave up; empty when all went well */
     time_t wall_start;       /* wall clock around the events, for timestamps */
@@ -112,8 +108,7 @@ static int setup(void **state)
 
     if (h == NULL)
         return -1;
-    snprintf(h->dir, sizeof(h->dir), "/tmp/tocsin-it-XXXXXX");
-    if (mkdtemp(h->dir) == NULL) {
+    if (test_temp_dir(h->dir, sizeof(h->dir), "tocsin-it") != 0) {
         free(h);
         return -1;
     }
@@ -123,25 +118,15 @@ static int setup(void **state)
     return h->target && h->receiver ? 0 : -1;
 }
 
-static void on_agent_stopped(void *data)
+/* Closes what the scenario runs on the loop besides the agent (which the
+ * harness stops); uv_run returns once it is all closed. */
+static void close_own_handles(void *data)
 {
     struct harness *h = data;
 
-    h->agent_stopped = true;
-}
-
-/* Stops everything the loop runs; uv_run returns once it is all closed. */
-static void stop_all(struct harness *h)
-{
-    if (h->stopping)
-        return;
-    h->stopping = true;
-    if (h->tick_open)
-        uv_close((uv_handle_t *)&h->tick, NULL);
     if (h->listening)
         uv_close((uv_handle_t *)&h->listener, NULL);
-    if (h->agent != NULL)
-        tocsin_agent_stop(h->agent, on_agent_stopped, h);
+    h->listening = false;
 }
 
 static int teardown(void **state)
@@ -150,16 +135,14 @@ static int teardown(void **state)
 
     /* Only reached with a live loop when an assertion failed before uv_run. */
     if (h->loop_open) {
-        stop_all(h);
+        close_own_handles(h);
         uv_run(&h->loop, UV_RUN_DEFAULT);
         uv_loop_close(&h->loop);
     }
     test_target_stop(h->target);
     test_receiver_stop(h->receiver);
     tocsin_config_free(h->config);
-    if (h->path[0] != '\0')
-        unlink(h->path);
-    rmdir(h->dir);
+    test_remove_dir(h->dir); /* the config, and the agent's database */
     free(h);
     return 0;
 }
@@ -177,18 +160,11 @@ static bool give_up(struct harness *h, const char *fmt, ...)
     return true;
 }
 
-static void on_tick(uv_timer_t *timer)
+static bool run_step(void *data)
 {
-    struct harness *h = timer->data;
+    struct harness *h = data;
 
-    if (h->step(h)) {
-        stop_all(h);
-    } else if (uv_now(&h->loop) >= h->deadline) {
-        give_up(h, "deadline of %d ms passed in phase %d (%zu deliveries, %u target hits)",
-                DEADLINE_MS, h->phase, test_receiver_count(h->receiver),
-                test_target_hits(h->target));
-        stop_all(h);
-    }
+    return h->step(h);
 }
 
 static void on_delivery(void *data, const struct tocsin_delivery_report *report)
@@ -203,12 +179,6 @@ static void on_delivery(void *data, const struct tocsin_delivery_report *report)
     c->status_code = report->status_code;
     c->has_error = report->error != NULL && report->error[0] != '\0';
     snprintf(c->request_id, sizeof(c->request_id), "%s", report->request_id);
-}
-
-static void print_diags(const struct tocsin_diags *diags)
-{
-    for (size_t i = 0; i < diags->n; i++)
-        fprintf(stderr, "%s\n", diags->lines[i]);
 }
 
 /* Writes the config: one webhook to the receiver, the policy of the issue,
@@ -253,42 +223,41 @@ static void run_scenario(struct harness *h, step_fn step, const char *monitors_f
 
 static void run_scenario(struct harness *h, step_fn step, const char *monitors_fmt, ...)
 {
-    struct tocsin_agent_options options = {.handle_signals = false, .drain_ms = 2000};
-    struct tocsin_diags diags = {.n = 0};
     char monitors[2048];
     va_list ap;
-    int rc;
 
     va_start(ap, monitors_fmt);
     vsnprintf(monitors, sizeof(monitors), monitors_fmt, ap);
     va_end(ap);
     write_config(h, monitors);
-    rc = tocsin_config_load(h->path, &h->config, &diags);
-    print_diags(&diags);
-    tocsin_diags_free(&diags);
-    assert_int_equal(rc, 0);
-    tocsin_log_setup(h->config->agent.log_level, h->config->agent.log_format);
+    assert_int_equal(test_load_config(h->path, &h->config), 0);
 
     if (!h->loop_open) {
         assert_int_equal(uv_loop_init(&h->loop), 0);
         h->loop_open = true;
     }
-    assert_int_equal(tocsin_agent_new(&h->loop, h->config, &options, &h->agent), 0);
-    tocsin_agent_on_delivery(h->agent, on_delivery, h);
     h->step = step;
     h->wall_start = time(NULL);
-    h->deadline = uv_now(&h->loop) + DEADLINE_MS;
-    uv_timer_init(&h->loop, &h->tick);
-    h->tick_open = true;
-    h->tick.data = h;
-    uv_timer_start(&h->tick, on_tick, TICK_MS, TICK_MS);
-    tocsin_agent_start(h->agent);
-
-    uv_run(&h->loop, UV_RUN_DEFAULT);
+    h->run = (struct test_agent_run){
+        .loop = &h->loop,
+        .config = h->config,
+        .step = run_step,
+        .on_stop = close_own_handles,
+        .data = h,
+        .on_delivery = on_delivery,
+        .delivery_data = h,
+        .deadline_ms = DEADLINE_MS,
+        .tick_ms = TICK_MS,
+        .drain_ms = 2000,
+    };
+    assert_int_equal(test_agent_run(&h->run), 0);
     h->loop_open = false;
     assert_int_equal(uv_loop_close(&h->loop), 0);
-    assert_true(h->agent_stopped);
-    h->agent = NULL;
+    assert_true(h->run.agent_stopped);
+    if (h->failure[0] == '\0' && h->run.deadline_passed)
+        give_up(h, "deadline of %d ms passed in phase %d (%zu deliveries, %u target hits)",
+                DEADLINE_MS, h->phase, test_receiver_count(h->receiver),
+                test_target_hits(h->target));
     if (h->failure[0] != '\0')
         fail_msg("%s", h->failure);
 }
@@ -350,23 +319,6 @@ static void assert_request(const struct test_delivery *d)
     assert_string_equal(d->signature, sig);
 }
 
-/* "YYYY-MM-DDTHH:MM:SSZ" → Unix seconds; -1 when it is not exactly that. */
-static time_t parse_rfc3339z(const char *s)
-{
-    struct tm tm = {0};
-    char z = 0, extra = 0;
-
-    if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-        s[16] != ':')
-        return -1;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z, &extra) != 7 || z != 'Z')
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return timegm(&tm);
-}
-
 /* The two fields a golden body cannot know in advance, read from the body. */
 static void read_variable_fields(const struct test_delivery *d, char *ts, size_t ts_size,
                                  json_int_t *response_time_ms)
@@ -420,7 +372,7 @@ static void assert_body(const struct test_delivery *d, const struct expect *e, t
     time_t t;
 
     read_variable_fields(d, ts, sizeof(ts), &ms);
-    t = parse_rfc3339z(ts);
+    t = test_parse_rfc3339z(ts);
     if (t < not_before || t > not_after)
         fail_msg("timestamp %s outside the test's window [%lld, %lld]", ts, (long long)not_before,
                  (long long)not_after);

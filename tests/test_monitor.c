@@ -577,11 +577,42 @@ static void test_slot_out_of_range(void **state)
     tocsin_monitor_state_free(&s);
 }
 
+/* repeat counts milliseconds of the checks' clock, not whole seconds: a level
+ * sent at 10.8 s with repeat 2s goes again at the first check from 12.8 s. */
+static void test_repeat_in_ms(void **state)
+{
+    struct tocsin_level_conf level = {.level = 1, .after = 1, .notify = (size_t[]){WH_A},
+                                      .n_notify = 1, .repeat_ms = 2000};
+    struct tocsin_policy_conf policy = {.failure_threshold = 1, .success_threshold = 1,
+                                        .levels = &level, .n_levels = 1};
+    struct tocsin_monitor_conf monitor = {.id = "x", .regions = slot_region, .n_regions = 1,
+                                          .quorum = 1};
+    struct tocsin_config config = {.regions = regions, .n_regions = 3, .webhooks = webhooks,
+                                   .n_webhooks = N_WEBHOOKS, .policies = &policy,
+                                   .n_policies = 1, .monitors = &monitor, .n_monitors = 1};
+    static const int64_t at_ms[] = {10800, 11000, 12000, 12600, 12799, 12800, 14000, 14800};
+    static const size_t alerts_after[] = {1, 1, 1, 1, 1, 2, 2, 3};
+    struct tocsin_monitor_state s;
+    struct recorder rec = {.n = 0};
+
+    (void)state;
+    assert_int_equal(tocsin_monitor_state_init(&s, &config, &monitor), 0);
+    for (size_t i = 0; i < sizeof(at_ms) / sizeof(*at_ms); i++) {
+        struct tocsin_result down = {.status = DOWN, .region = slot_region[0],
+                                     .timestamp = at_ms[i] / 1000, .timestamp_ms = at_ms[i]};
+        tocsin_monitor_feed(&s, &config, &monitor, 0, &down, record, &rec);
+        if (rec.n != alerts_after[i])
+            fail_msg("check at %lld ms: %zu alerts, want %zu", (long long)at_ms[i], rec.n,
+                     alerts_after[i]);
+    }
+    tocsin_monitor_state_free(&s);
+}
+
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 
 int main(void)
 {
-    struct CMUnitTest tests[N_CASES + 1];
+    struct CMUnitTest tests[N_CASES + 2];
 
     for (size_t c = 0; c < N_CASES; c++)
         tests[c] = (struct CMUnitTest){
@@ -592,5 +623,7 @@ int main(void)
         };
     tests[N_CASES] = (struct CMUnitTest){.name = "slot out of range",
                                          .test_func = test_slot_out_of_range};
-    return _cmocka_run_group_tests("monitor", tests, N_CASES + 1, NULL, NULL);
+    tests[N_CASES + 1] = (struct CMUnitTest){.name = "repeat in ms",
+                                             .test_func = test_repeat_in_ms};
+    return _cmocka_run_group_tests("monitor", tests, N_CASES + 2, NULL, NULL);
 }

@@ -73,7 +73,7 @@ static void fill_down(struct tocsin_monitor_state *s)
     s->incident_started = 1700000100;
     s->consecutive_failures = 5;
     s->levels_fired = 2;
-    s->highest_sent_at = 1700000160;
+    s->highest_sent_at_ms = 1700000160123;
     s->region_failures[0] = 5;
     s->region_failures[1] = 2;
     s->region_successes[1] = 0;
@@ -112,7 +112,7 @@ static void test_round_trip_by_name(void **state)
     assert_int_equal(t.incident_started, 1700000100);
     assert_int_equal(t.consecutive_failures, 5);
     assert_int_equal(t.levels_fired, 2);
-    assert_int_equal(t.highest_sent_at, 1700000160);
+    assert_int_equal(t.highest_sent_at_ms, 1700000160123);
     assert_int_equal(t.region_failures[0], 5); /* slot 0 is eu in m2 too */
     assert_int_equal(t.region_failures[1], 2);
     assert_int_equal(t.webhook_level[0], 2); /* pager */

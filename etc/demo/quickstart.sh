@@ -29,10 +29,16 @@ sleep 1
 echo "[tocsin]   running for 20 s on etc/tocsin.example.yaml (Ctrl-C stops it sooner)"
 build/demo/tocsin run -c etc/tocsin.example.yaml > >(sed -u 's/^/[tocsin]   /') 2>&1 &
 agent=$!
-sleep 20
+sleep 19
+# The agent's own view, from its HTTP API (agent.listen).
+node -e 'require("http").get("http://127.0.0.1:9966/status", r => { let b = "";
+  r.on("data", d => b += d); r.on("end", () => console.log("[status]   " + b)); })
+  .on("error", e => console.log("[status]   " + e.message))'
+sleep 1
 kill -INT "$agent" 2>/dev/null || true
 wait "$agent" || true
 sleep 0.2
 echo
 echo "Above: checks running, the target turning 503, one signed incident delivered and"
-echo "verified by the receiver, then the recovery.  Edit etc/tocsin.example.yaml to try more."
+echo "verified by the receiver, then the recovery; [status] is GET /status on the agent."
+echo "Edit etc/tocsin.example.yaml to try more (and see /metrics on 127.0.0.1:9966)."

@@ -3,6 +3,7 @@
 #define TOCSIN_AGENT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "tocsin/config.h"
@@ -26,6 +27,8 @@ void tocsin_agent_start(struct tocsin_agent *a);
  * target, method and regions are unchanged (by id), the others start UNKNOWN
  * and an incident they had sent gets its recovery.  0 once the reload began. */
 int tocsin_agent_reload(struct tocsin_agent *a);
+/* The port the HTTP server listens on (agent.listen may say 0); 0 when off. */
+uint16_t tocsin_agent_http_port(const struct tocsin_agent *a);
 /* Observer of every finished delivery (tests, tools). */
 void tocsin_agent_on_delivery(struct tocsin_agent *a, tocsin_delivery_cb cb, void *data);
 /* Stops checks (discarded), drains deliveries, closes every handle, frees A,

@@ -19,7 +19,8 @@ struct tocsin_monitor_state {
     int *region_successes;
     size_t n_regions;
     size_t levels_fired;                  /* levels of the policy fired this incident */
-    int64_t highest_sent_at;              /* check timestamp the highest level last went out */
+    int64_t highest_sent_at_ms;           /* check time (wall ms) the highest level last
+                                           * went out: repeat runs on the checks' clock */
     bool hold;                            /* set by the caller: maintenance, or a parent not
                                            * UP; transitions go on, incidents wait (a
                                            * recovery of a sent incident still goes out) */

@@ -43,8 +43,12 @@ struct tocsin_result {
     int64_t response_time_ms;         /* = total_ms; on timeout: the timeout */
     struct tocsin_timings timings;
     int64_t timestamp;                /* wall clock at completion, Unix seconds */
+    int64_t timestamp_ms;             /* the same instant in ms (repeat timing); 0 = unset */
     size_t region;                    /* index into tocsin_config.regions */
 };
+
+/* Sets RESULT's timestamp and timestamp_ms to now (wall clock). */
+void tocsin_result_stamp(struct tocsin_result *result);
 
 const char *tocsin_status_name(enum tocsin_status status);       /* "UP", "DOWN", "UNKNOWN" */
 const char *tocsin_error_kind_name(enum tocsin_error_kind kind); /* "timeout", ...; "" for NONE */

@@ -30,6 +30,8 @@
 #define PARKED_MAX 256   /* delayed or hung requests at once; more are reset */
 #define ROUTES_MAX 64    /* route slots, replaced ones included */
 #define REQUESTS_MAX 64  /* requests recorded */
+#define FAIL_FROM_MAX 8  /* client addresses with their own status */
+#define CLIENTS_MAX 16   /* client addresses counted */
 #define NEVER UINT64_MAX
 
 struct test_target {
@@ -51,6 +53,14 @@ struct test_target {
     bool route_live[ROUTES_MAX];
     size_t n_routes;
     struct test_request requests[REQUESTS_MAX];
+    struct {
+        char ip[64];
+        int status;
+    } fail_from[FAIL_FROM_MAX];           /* status 0: free slot */
+    struct {
+        char ip[64];
+        unsigned hits;
+    } clients[CLIENTS_MAX];               /* ip "": free slot */
 };
 
 enum req_phase {
@@ -124,6 +134,12 @@ static void choose(struct test_target *t, struct req *r, const char *path)
     r->status = atomic_load(&t->status);
     r->body = ok_body;
     pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < FAIL_FROM_MAX; i++) {
+        if (t->fail_from[i].status != 0 && strcmp(t->fail_from[i].ip, r->rec.client_ip) == 0) {
+            r->mode = TEST_TARGET_ANSWER;
+            r->status = t->fail_from[i].status;
+        }
+    }
     for (size_t i = t->n_routes; route == NULL && i-- > 0;)
         if (t->route_live[i] && strcmp(t->routes[i].path, path) == 0)
             route = &t->routes[i];
@@ -157,6 +173,14 @@ static void record(struct test_target *t, struct req *r)
     i = atomic_load(&t->hits);
     if (i < REQUESTS_MAX)
         t->requests[i] = r->rec;
+    for (size_t c = 0; c < CLIENTS_MAX; c++) {
+        if (t->clients[c].ip[0] == '\0')
+            copy(t->clients[c].ip, sizeof(t->clients[c].ip), r->rec.client_ip);
+        if (strcmp(t->clients[c].ip, r->rec.client_ip) == 0) {
+            t->clients[c].hits++;
+            break;
+        }
+    }
     atomic_store(&t->hits, i + 1);
     pthread_mutex_unlock(&t->lock);
 }
@@ -537,6 +561,48 @@ int test_target_route(struct test_target *t, const struct test_route *route)
         free((char *)copy.location);
     }
     return rc;
+}
+
+int test_target_fail_from(struct test_target *t, const char *client_ip, int status)
+{
+    size_t i, slot = FAIL_FROM_MAX;
+    int rc = 0;
+
+    if (client_ip != NULL && strlen(client_ip) >= sizeof(t->fail_from[0].ip))
+        return -1;
+    pthread_mutex_lock(&t->lock);
+    for (i = 0; i < FAIL_FROM_MAX; i++) {
+        if (client_ip == NULL) {
+            t->fail_from[i].status = 0;
+        } else if (t->fail_from[i].status != 0 && strcmp(t->fail_from[i].ip, client_ip) == 0) {
+            slot = i;
+            break;
+        } else if (t->fail_from[i].status == 0 && slot == FAIL_FROM_MAX) {
+            slot = i;
+        }
+    }
+    if (client_ip != NULL) {
+        if (slot == FAIL_FROM_MAX) {
+            rc = status == 0 ? 0 : -1;
+        } else {
+            copy(t->fail_from[slot].ip, sizeof(t->fail_from[slot].ip), client_ip);
+            t->fail_from[slot].status = status;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+unsigned test_target_hits_from(struct test_target *t, const char *client_ip)
+{
+    unsigned hits = 0;
+
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < CLIENTS_MAX && t->clients[i].ip[0] != '\0'; i++)
+        if (strcmp(t->clients[i].ip, client_ip) == 0)
+            hits = t->clients[i].hits;
+    pthread_mutex_unlock(&t->lock);
+    return hits;
 }
 
 unsigned test_target_hits(const struct test_target *t)

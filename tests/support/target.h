@@ -7,7 +7,9 @@
  * Delays and hangs park the connection (MHD suspend), so a slow answer never
  * holds up another request.  Every request is recorded (method, path, Host,
  * Authorization, Proxy-Authorization, body, client address) for the test to
- * assert on.  Any path answers, so the target also serves as a plain HTTP
+ * assert on, and counted per client address.  Answers may depend on the client
+ * address (test_target_fail_from): with sources bound to 127.0.0.2 and so on, one
+ * target fails for one vantage point only.  Any path answers, so the target also serves as a plain HTTP
  * forward proxy for an http:// URL: it records the absolute URL as the path
  * and answers itself instead of forwarding. */
 #ifndef TEST_TARGET_H
@@ -67,6 +69,15 @@ void test_target_set_mode(struct test_target *t, enum test_target_mode mode);
 /* Adds ROUTE, replacing an earlier one for the same path.  0, or -1 when full. */
 int test_target_route(struct test_target *t, const struct test_route *route);
 unsigned test_target_hits(const struct test_target *t); /* requests seen */
+/* Requests whose connection comes from CLIENT_IP (numeric, as in
+ * test_request.client_ip) answer STATUS (mode ANSWER, body "ok\n") instead of
+ * the target's current mode and status; routes and /r/N chains still win.
+ * Replaces an earlier rule for that address; STATUS 0 removes it; CLIENT_IP
+ * NULL removes every rule.  0, or -1 when 8 addresses already have one. */
+int test_target_fail_from(struct test_target *t, const char *client_ip, int status);
+/* Requests seen from CLIENT_IP, all of them (not only the first 64 recorded);
+ * 0 for an address never seen (at most 16 distinct addresses are counted). */
+unsigned test_target_hits_from(struct test_target *t, const char *client_ip);
 /* The I-th request since start (0-based; the first 64 are kept).  False when absent. */
 bool test_target_request(struct test_target *t, unsigned i, struct test_request *out);
 bool test_target_last_request(struct test_target *t, struct test_request *out);
