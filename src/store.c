@@ -578,17 +578,18 @@ static int read_row(sqlite3_stmt *st, struct tocsin_outbox_row *r)
     return 0;
 }
 
-static int grow_rows(struct load_req *req, size_t *cap)
+/* ARRAY of *CAP elements of SIZE bytes, doubled (the new ones zeroed); NULL
+ * when out of memory, ARRAY and *CAP unchanged then. */
+static void *grow_array(void *array, size_t size, size_t *cap)
 {
     size_t n = *cap ? *cap * 2 : 64;
-    struct tocsin_outbox_row *rows = realloc(req->rows, n * sizeof(*rows));
+    char *more = realloc(array, n * size);
 
-    if (rows == NULL)
-        return -ENOMEM;
-    memset(rows + *cap, 0, (n - *cap) * sizeof(*rows));
-    req->rows = rows;
-    *cap = n;
-    return 0;
+    if (more != NULL) {
+        memset(more + *cap * size, 0, (n - *cap) * size);
+        *cap = n;
+    }
+    return more;
 }
 
 static void run_load(struct tocsin_store *s, struct load_req *req)
@@ -599,10 +600,13 @@ static void run_load(struct tocsin_store *s, struct load_req *req)
 
     req->status = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (req->n == cap && grow_rows(req, &cap) < 0) {
+        struct tocsin_outbox_row *more = req->n < cap ? req->rows
+                                      : grow_array(req->rows, sizeof(*req->rows), &cap);
+        if (more == NULL) {
             req->status = -ENOMEM;
             break;
         }
+        req->rows = more;
         /* Counted even when incomplete, so the free below sees its strings. */
         if (read_row(st, &req->rows[req->n++]) < 0) {
             req->status = -ENOMEM;
@@ -619,19 +623,6 @@ static void run_load(struct tocsin_store *s, struct load_req *req)
     }
 }
 
-static int grow_states(struct load_req *req, size_t *cap)
-{
-    size_t n = *cap ? *cap * 2 : 64;
-    struct tocsin_state_row *rows = realloc(req->states, n * sizeof(*rows));
-
-    if (rows == NULL)
-        return -ENOMEM;
-    memset(rows + *cap, 0, (n - *cap) * sizeof(*rows));
-    req->states = rows;
-    *cap = n;
-    return 0;
-}
-
 static void run_load_states(struct tocsin_store *s, struct load_req *req)
 {
     sqlite3_stmt *st = s->stmt[ST_STATE_LOAD];
@@ -641,10 +632,13 @@ static void run_load_states(struct tocsin_store *s, struct load_req *req)
     req->status = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct tocsin_state_row *r;
-        if (req->n == cap && grow_states(req, &cap) < 0) {
+        struct tocsin_state_row *more = req->n < cap ? req->states
+                                    : grow_array(req->states, sizeof(*req->states), &cap);
+        if (more == NULL) {
             req->status = -ENOMEM;
             break;
         }
+        req->states = more;
         r = &req->states[req->n++];
         r->updated_ms = sqlite3_column_int64(st, 3);
         if (column_string(st, 0, false, &r->monitor) < 0 ||

@@ -3,9 +3,7 @@
  * target and a receiver (tests/support); this thread asks /metrics, /healthz,
  * /status and /api/v1 with libcurl, like curl(1) would.  Every wait is a
  * bounded poll; nothing fails on slowness. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -26,6 +23,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "agent_harness.h"
 #include "receiver.h"
 #include "target.h"
 #include "tocsin/agent.h"
@@ -183,22 +181,13 @@ static bool wait_body(struct fixture *f, const char *path, long want, const char
 
 /* ---- fixture ------------------------------------------------------------------ */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     struct test_route down = {.path = "/down", .mode = TEST_TARGET_ANSWER, .status = 503};
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tocsin-api-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(test_temp_dir(f->dir, sizeof(f->dir), "tocsin-api"), 0);
     snprintf(f->config_path, sizeof(f->config_path), "%s/tocsin.yaml", f->dir);
     f->target = test_target_start();
     f->hook = test_receiver_start(SECRET);
@@ -215,7 +204,7 @@ static int teardown(void **state)
 
     test_target_stop(f->target);
     test_receiver_stop(f->hook);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_remove_dir(f->dir);
     free(f);
     return 0;
 }

@@ -6,10 +6,8 @@
  * Receivers may see one delivery twice after a kill -9 (at-least-once, same
  * X-Request-ID), so incidents are counted by distinct request id.  Every wait
  * is a bounded poll; nothing fails on slowness, only on what arrived. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "agent_harness.h"
 #include "receiver.h"
 #include "target.h"
 
@@ -204,21 +203,12 @@ static char *monitor_line(const struct fixture *f, const char *id, const char *p
     return line;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tocsin-restart-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(test_temp_dir(f->dir, sizeof(f->dir), "tocsin-restart"), 0);
     snprintf(f->config, sizeof(f->config), "%s/tocsin.yaml", f->dir);
     snprintf(f->log, sizeof(f->log), "%s/agent.log", f->dir);
     f->target = test_target_start();
@@ -242,7 +232,7 @@ static int teardown(void **state)
     test_target_stop(f->target);
     test_receiver_stop(f->hook[0]);
     test_receiver_stop(f->hook[1]);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_remove_dir(f->dir);
     free(f);
     return 0;
 }
