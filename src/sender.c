@@ -23,6 +23,7 @@
 #include "tocsin/curl_uv.h"
 #include "tocsin/format.h"
 #include "tocsin/log.h"
+#include "tocsin/sched.h" /* tocsin_fnv1a64 */
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -64,6 +65,8 @@ struct delivery {
     bool superseded;              /* dead, and a later alert of its monitor was delivered:
                                    * stale, never re-sent on its own (outbox retry may) */
     int cycle_attempts;           /* attempts since queued or revived */
+    bool blocked;                 /* an earlier or in-flight delivery of its monitor goes
+                                   * first (mark_blocked, once per pass over the queue) */
     uint64_t due;                 /* uv_now() ms */
     char *host;
     char *port;
@@ -719,16 +722,98 @@ static bool behind_same_monitor(const struct delivery *d)
     return false;
 }
 
+/* Monitor ids seen in one pass over a queue, with what was seen of them: an
+ * open-addressing table of pointers into the rows, built per pass, so that a
+ * queue of n deliveries costs O(n) per pass, not O(n^2), while a receiver is
+ * down for hours and tens of thousands wait. */
+#define SEEN_SENDING 1u  /* a delivery of the monitor is in flight */
+#define SEEN_PENDING 2u  /* an earlier delivery of it is not yet delivered or dead */
+
+struct monitor_set {
+    const char **ids;
+    unsigned char *seen;
+    size_t mask;
+};
+
+static bool set_init(struct monitor_set *set, size_t n)
+{
+    size_t cap = 16;
+
+    while (cap < 2 * n)
+        cap <<= 1;
+    set->ids = calloc(cap, sizeof(*set->ids));
+    set->seen = calloc(cap, 1);
+    set->mask = cap - 1;
+    return set->ids && set->seen;
+}
+
+static void set_free(struct monitor_set *set)
+{
+    free(set->ids);
+    free(set->seen);
+}
+
+/* The slot of ID: where it is, or the free one where it goes. */
+static size_t set_slot(const struct monitor_set *set, const char *id)
+{
+    size_t i = (size_t)tocsin_fnv1a64(id, strlen(id), TOCSIN_FNV1A64_SEED) & set->mask;
+
+    while (set->ids[i] && strcmp(set->ids[i], id) != 0)
+        i = (i + 1) & set->mask;
+    return i;
+}
+
+static void set_mark(struct monitor_set *set, const char *id, unsigned what)
+{
+    size_t i = set_slot(set, id);
+
+    set->ids[i] = id;
+    set->seen[i] |= (unsigned char)what;
+}
+
+/* Sets d->blocked for every delivery of Q in one pass (two, really: in-flight
+ * ones block wherever they are); the quadratic scan only when out of memory. */
+static void mark_blocked(const struct webhook_queue *q)
+{
+    struct monitor_set set;
+    size_t n = 0;
+
+    for (struct delivery *d = q->head; d; d = d->next)
+        n++;
+    if (!set_init(&set, n)) {
+        for (struct delivery *d = q->head; d; d = d->next)
+            d->blocked = behind_same_monitor(d);
+        set_free(&set);
+        return;
+    }
+    for (struct delivery *d = q->head; d; d = d->next)
+        if (d->phase == PHASE_SENDING)
+            set_mark(&set, d->row.monitor, SEEN_SENDING);
+    for (struct delivery *d = q->head; d; d = d->next) {
+        size_t i = set_slot(&set, d->row.monitor);
+        d->blocked = set.ids[i] != NULL && set.seen[i] != 0;
+        if (d->phase != PHASE_DEAD && d->phase != PHASE_DONE)
+            set_mark(&set, d->row.monitor, SEEN_PENDING);
+    }
+    set_free(&set);
+}
+
+/* Starting an attempt only turns a waiting delivery that was not blocked into
+ * a sending one, and every later delivery of its monitor was already blocked
+ * by it: the marks stay true for the whole pass. */
 static void pump_once(struct webhook_queue *q)
 {
     uint64_t now = uv_now(q->sender->loop);
 
+    if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK || now < q->paused_until)
+        return; /* nothing can start: spare the pass over the queue */
+    mark_blocked(q);
     for (struct delivery *d = q->head, *next; d; d = next) {
         uint64_t wake = 0;
         next = d->next;
         if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK || now < q->paused_until)
             break;
-        if (d->phase != PHASE_WAITING || d->due > now || behind_same_monitor(d))
+        if (d->phase != PHASE_WAITING || d->due > now || d->blocked)
             continue;
         if (!rate_take(q, now, &wake))
             break;
@@ -768,8 +853,9 @@ static uint64_t next_wake(const struct webhook_queue *q)
      * `due` here would re-arm the timer at 0 for ever and spin the loop. */
     if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK)
         return UINT64_MAX;
+    mark_blocked(q);
     for (const struct delivery *d = q->head; d; d = d->next)
-        if (d->phase == PHASE_WAITING && d->due < wake && !behind_same_monitor(d))
+        if (d->phase == PHASE_WAITING && d->due < wake && !d->blocked)
             wake = d->due;
     if (wake != UINT64_MAX && q->paused_until > wake)
         wake = q->paused_until;
