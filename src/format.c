@@ -16,6 +16,12 @@ static const struct tocsin_format *const formats[] = {
     &tocsin_format_alertmanager,
 };
 
+const struct tocsin_format *const *tocsin_formats(size_t *n)
+{
+    *n = sizeof(formats) / sizeof(formats[0]);
+    return formats;
+}
+
 const struct tocsin_format *tocsin_format_find(const char *name)
 {
     size_t i;

@@ -54,6 +54,8 @@ struct tocsin_format {
 
 /* NULL when NAME is not a known format. */
 const struct tocsin_format *tocsin_format_find(const char *name);
+/* Every format, in DESIGN's order; *N is set to how many. */
+const struct tocsin_format *const *tocsin_formats(size_t *n);
 
 /* The headers one attempt carries beyond Content-Type, User-Agent and X-Request-ID:
  * FORMAT's own (event name, vendor signature), and with signing: standard the

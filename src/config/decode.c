@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "secret.h"
+#include "tocsin/format.h"
 #include "tocsin/maintenance.h"
 
 #define D_HTTP 1u /* monitor keys valid only for type http */
@@ -810,38 +811,10 @@ static void decode_regions(struct dctx *d, struct cnode *list)
 #define RATE_PERIOD_DEFAULT_MS 60000u
 #define SECRETS_MAX 4 /* newest first: one while stable, two (or a few) while rotating */
 
-/* Every format a webhook may name, with its delivery defaults from the vendor's
- * document (DESIGN §5, "Defaults per format from the seeds"): the one place the
- * config applies them.  src/formats/ vtables carry the same numbers
- * (default_retries ...) for the sender; to be unified into one table. */
-static const struct format_defaults {
-    const char *name;
-    int retries;               /* after the first attempt */
-    uint64_t retry_backoff_ms; /* first delay, doubling */
-    uint64_t timeout_ms;
-    uint64_t connect_timeout_ms;
-} formats[] = {
-    { "statuspageone", 5, 30000, 30000, 10000 }, /* 5 retries, 30 s timeout */
-    { "statuspage", 5, 30000, 30000, 10000 },
-    { "betterstack", 10, 30000, 30000, 10000 },  /* 10 retries from 30 s, 10 s connect, 30 s */
-    { "atstatus", 2, 30000, 10000, 10000 },      /* 3 attempts, 10 s timeout */
-    { "statusstack", 5, 30000, 5000, 10000 },    /* 5 s timeout */
-    { "pagerduty", 5, 30000, 30000, 10000 },
-    { "alertmanager", 5, 30000, 30000, 10000 },
-};
-
-static const struct format_defaults *find_format(const char *name)
-{
-    for (size_t i = 0; i < N(formats); i++)
-        if (strcmp(formats[i].name, name) == 0)
-            return &formats[i];
-    return NULL;
-}
-
 /* What the walk saw: the nodes of keys whose checks need the whole webhook. */
 struct webhook_dec {
     struct tocsin_webhook_conf *w;
-    const struct format_defaults *fmt; /* NULL after a bad "format" */
+    const struct tocsin_format *fmt;   /* NULL after a bad "format" */
     char *one;                         /* the secret of "secret" or "secret_file" */
     struct cnode *url, *secret, *secret_file, *secrets, *routing_key, *urls, *tls;
     struct cnode *retries, *retry_backoff, *timeout, *connect_timeout;
@@ -863,18 +836,20 @@ static void wh_url(struct dctx *d, struct cnode *val, void *obj)
 static void wh_format(struct dctx *d, struct cnode *val, void *obj)
 {
     struct webhook_dec *wd = obj;
-    const char *names[N(formats)];
+    size_t n;
+    const struct tocsin_format *const *formats = tocsin_formats(&n);
+    const char *names[16];
 
     if (!want(d, val, CNODE_SCALAR)) {
         wd->fmt = NULL;
         return;
     }
-    wd->fmt = find_format(val->value);
+    wd->fmt = tocsin_format_find(val->value);
     if (wd->fmt)
         return set_str(d, val, &wd->w->format);
-    for (size_t i = 0; i < N(formats); i++)
-        names[i] = formats[i].name;
-    unknown_name(d, val, "format", names, N(names));
+    for (size_t i = 0; i < n && i < N(names); i++)
+        names[i] = formats[i]->name;
+    unknown_name(d, val, "format", names, n < N(names) ? n : N(names));
 }
 
 static void wh_signing(struct dctx *d, struct cnode *val, void *obj)
@@ -1161,18 +1136,20 @@ static int webhook_init(struct tocsin_webhook_conf *w)
 static void webhook_defaults(struct dctx *d, struct webhook_dec *wd)
 {
     struct tocsin_webhook_conf *w = wd->w;
-    const struct format_defaults *f = wd->fmt ? wd->fmt : &formats[0];
+    /* The vendor's numbers live with its format (src/formats/), nowhere else. */
+    const struct tocsin_format *f = wd->fmt ? wd->fmt : tocsin_format_find("statuspageone");
     char c[32], t[32];
 
     if (!wd->retries)
-        w->retries = f->retries;
+        w->retries = f->default_retries;
     if (!wd->retry_backoff)
-        w->retry_backoff_ms = f->retry_backoff_ms;
+        w->retry_backoff_ms = f->default_retry_backoff_ms;
     if (!wd->timeout)
-        w->timeout_ms = f->timeout_ms;
+        w->timeout_ms = f->default_timeout_ms;
     if (!wd->connect_timeout)
-        w->connect_timeout_ms =
-            f->connect_timeout_ms < w->timeout_ms ? f->connect_timeout_ms : w->timeout_ms;
+        w->connect_timeout_ms = f->default_connect_timeout_ms < w->timeout_ms
+                                    ? f->default_connect_timeout_ms
+                                    : w->timeout_ms;
     if (!wd->connect_timeout || w->connect_timeout_ms <= w->timeout_ms)
         return;
     tocsin_config_format_duration(w->connect_timeout_ms, c, sizeof(c));
@@ -1283,7 +1260,7 @@ static void webhook_finish(struct dctx *d, struct cnode *map, struct webhook_dec
 static void decode_webhook(struct dctx *d, struct cnode *map)
 {
     struct tocsin_webhook_conf *w = &d->cfg->webhooks[d->cfg->n_webhooks++];
-    struct webhook_dec wd = { .w = w, .fmt = &formats[0] };
+    struct webhook_dec wd = { .w = w, .fmt = tocsin_format_find("statuspageone") };
 
     if (webhook_init(w) < 0)
         return oom(d);

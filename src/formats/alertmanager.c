@@ -79,11 +79,11 @@ static int am_build_body(const struct tocsin_alert *alert,
 
 const struct tocsin_format tocsin_format_alertmanager = {
     .name = "alertmanager",
-    .default_timeout_ms = 10000,
-    .default_connect_timeout_ms = 5000,
+    .default_timeout_ms = 30000,
+    .default_connect_timeout_ms = 10000,
     /* Few retries: the firing alert is re-posted every minute anyway. */
-    .default_retries = 3,
-    .default_retry_backoff_ms = 10000,
+    .default_retries = 5,
+    .default_retry_backoff_ms = 30000,
     .url_suffix = "/api/v2/alerts",
     .refire = true,
     .build_body = am_build_body,
