@@ -337,11 +337,49 @@ static void test_sighup_reload(void **state)
     assert_int_equal(signal_agent(f, SIGTERM), 0);
 }
 
+/* A monitor whose identity changes (here its method) is a new monitor: the old
+ * incident gets its recovery and the new one starts UNKNOWN, so it alerts
+ * afresh with previous_status UNKNOWN.  Then a burst of SIGHUPs and a SIGTERM
+ * right behind them: the agent reloads, stops cleanly and exits 0. */
+static void test_changed_identity_and_signal_burst(void **state)
+{
+    struct fixture *f = *state;
+    char monitors[256];
+    json_t *incident = NULL;
+
+    test_target_set_status(f->target, 503);
+    write_config(f, monitor_line(f, "api", "/health"));
+    start_agent(f);
+    assert_true(wait_alerts(f, "api", "incident", 1));
+
+    snprintf(monitors, sizeof(monitors),
+             "  - {id: api, method: HEAD, url: \"http://127.0.0.1:%u/health\"}\n",
+             test_target_port(f->target));
+    write_config(f, monitors);
+    signal_agent(f, SIGHUP);
+    assert_true(wait_alerts(f, "api", "recovery", 1));
+    assert_true(wait_alerts(f, "api", "incident", 2));
+    for (int w = 0; w < 2; w++) {
+        assert_int_equal(count_alerts(f->hook[w], "api", "incident", &incident), 2);
+        json_t *ctx = json_object_get(incident, "context");
+        assert_string_equal(json_string_value(json_object_get(ctx, "previous_status")),
+                            "UNKNOWN");
+        json_decref(incident);
+    }
+    assert_true(log_contains(f, "reason=\"monitor removed or changed\""));
+
+    for (int i = 0; i < 5; i++)
+        signal_agent(f, SIGHUP);
+    assert_int_equal(signal_agent(f, SIGTERM), 0);
+    assert_true(log_contains(f, "msg=stopped"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kill9_mid_incident, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_identity_and_signal_burst, setup, teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);
