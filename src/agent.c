@@ -102,6 +102,8 @@ static void log_guard_changes(struct tocsin_agent *a)
         tocsin_guard_info(a->gen.guard, region, &info);
         snprintf(hosts, sizeof(hosts), "%zu/%zu", info.hosts_failing, info.hosts_counted);
         snprintf(canaries, sizeof(canaries), "%zu/%zu", info.canaries_failing, info.canaries);
+        if (!info.degraded)
+            a->gen.recovered_ms[region] = wall_ms();
         if (info.degraded)
             tocsin_warn("region degraded: this vantage point lost its network; its counters "
                         "freeze and the quorum counts the other regions",
@@ -208,6 +210,13 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     if (tocsin_guard_feed(a->gen.guard, monitor, slot, result->status == TOCSIN_STATUS_DOWN,
                           uv_now(a->loop)))
         log_guard_changes(a);
+    /* A check that began while its region was cut off says nothing about the
+     * target either, even when it ends after the region recovered. */
+    if (result->timestamp_ms - result->response_time_ms < a->gen.recovered_ms[result->region]) {
+        tocsin_debug("check overlapped a degraded period; not counted", "monitor", m->id,
+                     "region", a->config->regions[result->region].name);
+        return;
+    }
     hold = decide_hold(a, monitor);
     state->hold = hold != TOCSIN_HOLD_NONE;
     tocsin_monitor_feed(state, a->config, m, slot, result, on_alert, a);
@@ -243,7 +252,9 @@ static void free_states(struct generation *g)
     free(g->holds);
     free(g->dirty);
     tocsin_guard_free(g->guard);
+    free(g->recovered_ms);
     g->guard = NULL;
+    g->recovered_ms = NULL;
     g->states = NULL;
     g->holds = NULL;
     g->dirty = NULL;
@@ -279,7 +290,8 @@ static int init_states(struct tocsin_agent *a, struct generation *g)
     g->states = calloc(n, sizeof(*g->states));
     g->holds = calloc(n, sizeof(*g->holds));
     g->dirty = calloc(n, sizeof(*g->dirty));
-    if (g->states == NULL || g->holds == NULL || g->dirty == NULL ||
+    g->recovered_ms = calloc(g->config->n_regions + 1, sizeof(*g->recovered_ms));
+    if (g->states == NULL || g->holds == NULL || g->dirty == NULL || g->recovered_ms == NULL ||
         tocsin_guard_new(g->config, &g->guard) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < g->config->n_monitors; i++) {
@@ -684,6 +696,7 @@ void tocsin_agent_start(struct tocsin_agent *a)
 
     snprintf(n, sizeof(n), "%zu", a->config->n_monitors);
     tocsin_info("started", "version", TOCSIN_VERSION, "monitors", n, "config", a->config->path);
+    uv_update_time(a->loop); /* opening the store may have taken a while: spread from now */
     tocsin_sched_start(a->gen.sched);
     uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
     flush_states(a, false); /* the monitors that left or changed at start */

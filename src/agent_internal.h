@@ -42,6 +42,7 @@ struct generation {
     struct tocsin_hold_state *holds;     /* per monitor: maintenance and depends_on */
     bool *dirty;                         /* per monitor: counters changed since written */
     struct tocsin_guard *guard;          /* the prober guard of this config's regions */
+    int64_t *recovered_ms;               /* per region: wall ms it last stopped being degraded */
 };
 
 struct tocsin_agent {
