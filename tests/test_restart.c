@@ -374,12 +374,70 @@ static void test_changed_identity_and_signal_burst(void **state)
     assert_true(log_contains(f, "msg=stopped"));
 }
 
+/* Ten incidents stuck on a receiver that hangs survive kill -9 and arrive
+ * after the restart, each under the request id of its first attempt. */
+static void test_kill9_with_hung_deliveries(void **state)
+{
+    struct fixture *f = *state;
+    struct test_answer hang = {.action = TEST_HANG};
+    char monitors[2048] = "", id[16], path[16], seen[10][64];
+    size_t n_seen = 0, len = 0;
+
+    test_target_set_status(f->target, 503);
+    assert_int_equal(test_receiver_set_default(f->hook[0], &hang), 0);
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "m%d", i);
+        snprintf(path, sizeof(path), "/m%d", i);
+        len += (size_t)snprintf(monitors + len, sizeof(monitors) - len, "%s",
+                                monitor_line(f, id, path));
+    }
+    write_config(f, monitors);
+    start_agent(f);
+    for (int i = 0; i < WAIT_MS / POLL_MS && test_receiver_hung(f->hook[0]) < 10; i++)
+        usleep(POLL_MS * 1000);
+    assert_int_equal(test_receiver_hung(f->hook[0]), 10);
+    for (size_t i = 0; i < test_receiver_count(f->hook[0]) && n_seen < 10; i++) {
+        struct test_delivery d;
+        assert_int_equal(test_receiver_get(f->hook[0], i, &d), 0);
+        snprintf(seen[n_seen++], sizeof(seen[0]), "%s", d.request_id);
+        test_delivery_free(&d);
+    }
+    assert_int_equal(signal_agent(f, SIGKILL), 128 + SIGKILL);
+
+    test_receiver_set_status(f->hook[0], 200);
+    test_receiver_release_hung(f->hook[0]);
+    start_agent(f);
+    for (size_t k = 0; k < n_seen; k++) {
+        bool delivered = false;
+        for (int i = 0; i < WAIT_MS / POLL_MS && !delivered; i++) {
+            for (size_t j = 0; j < test_receiver_count(f->hook[0]) && !delivered; j++) {
+                struct test_delivery d;
+                if (test_receiver_get(f->hook[0], j, &d) < 0)
+                    continue;
+                delivered = d.status == 200 && d.sig_ok_raw &&
+                            strcmp(d.request_id, seen[k]) == 0;
+                test_delivery_free(&d);
+            }
+            if (!delivered)
+                usleep(POLL_MS * 1000);
+        }
+        if (!delivered)
+            fail_msg("request %s never arrived after the restart", seen[k]);
+    }
+    for (int m = 0; m < 10; m++) {
+        snprintf(id, sizeof(id), "m%d", m);
+        assert_int_equal(count_alerts(f->hook[0], id, "incident", NULL), 1);
+    }
+    assert_int_equal(signal_agent(f, SIGTERM), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kill9_mid_incident, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_identity_and_signal_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_with_hung_deliveries, setup, teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);
