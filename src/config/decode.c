@@ -4,7 +4,7 @@
  * decoder is a DESIGN §3 key that is "not supported yet": it is rejected, never
  * silently ignored.  Anything not in a table is an unknown key, with a "did you
  * mean" suggestion.  Defaults are applied in one place per object (the *_init
- * functions and finish_monitor) and every problem is reported, not just the first.
+ * functions and monitor_finish) and every problem is reported, not just the first.
  *
  * This file is the walk (dec_map), the helpers more than one section uses and the
  * top level; each section has its own decode_*.c, sharing decode_internal.h. */
