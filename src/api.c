@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tocsin/format.h"
 #include "tocsin/json.h"
 #include "tocsin/metrics.h"
 
@@ -338,10 +339,7 @@ static json_t *monitor_json(struct tocsin_agent *a, size_t i)
     json_t *regions = json_array(), *webhooks = json_object();
     char target[1100];
 
-    if (m->type == TOCSIN_PROBE_TCP)
-        snprintf(target, sizeof(target), "tcp://%s:%d", m->host, m->port);
-    else
-        snprintf(target, sizeof(target), "%s", m->url);
+    tocsin_monitor_display_url(m, target, sizeof(target)); /* userinfo redacted */
     for (size_t r = 0; regions && r < s->n_regions; r++)
         json_array_append_new(
             regions, json_pack("{s:o,s:i,s:i,s:b}", "name",

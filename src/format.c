@@ -42,7 +42,7 @@ void tocsin_monitor_display_url(const struct tocsin_monitor_conf *monitor, char 
     if (size == 0)
         return;
     if (monitor->type != TOCSIN_PROBE_TCP) {
-        snprintf(buf, size, "%s", monitor->url ? monitor->url : "");
+        tocsin_config_redact_url(monitor->url ? monitor->url : "", buf, size);
         return;
     }
     host = monitor->host ? monitor->host : "";

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tocsin/crypto.h"
 #include "tocsin/log.h"
 
 #define DOCUMENT_VERSION 1
@@ -22,6 +23,8 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* "http GET URL r1,r2" or "tcp HOST:PORT r1,r2", then hashed: the URL may
+ * carry credentials or a token, which have no business at rest in state_dir. */
 char *tocsin_persist_identity(const struct tocsin_config *config,
                               const struct tocsin_monitor_conf *monitor)
 {
@@ -29,7 +32,7 @@ char *tocsin_persist_identity(const struct tocsin_config *config,
     const char *target = monitor->type == TOCSIN_PROBE_TCP ? monitor->host : monitor->url;
     const char *method = monitor->method ? monitor->method : "GET";
     size_t len = strlen(target ? target : "") + 64, used;
-    char *out = NULL;
+    char *plain = NULL, *out = NULL;
 
     if (names == NULL)
         return NULL;
@@ -39,15 +42,26 @@ char *tocsin_persist_identity(const struct tocsin_config *config,
     }
     /* The set, not the order the config lists them in. */
     qsort(names, monitor->n_regions, sizeof(*names), compare_names);
-    out = malloc(len);
-    if (out != NULL) {
+    plain = malloc(len);
+    out = malloc(sizeof("sha256:") + 64);
+    if (plain != NULL && out != NULL) {
         if (monitor->type == TOCSIN_PROBE_TCP)
-            used = (size_t)snprintf(out, len, "tcp %s:%d ", target ? target : "", monitor->port);
+            used = (size_t)snprintf(plain, len, "tcp %s:%d ", target ? target : "",
+                                    monitor->port);
         else
-            used = (size_t)snprintf(out, len, "http %.16s %s ", method, target ? target : "");
+            used = (size_t)snprintf(plain, len, "http %.16s %s ", method, target ? target : "");
         for (size_t i = 0; i < monitor->n_regions && used < len; i++)
-            used += (size_t)snprintf(out + used, len - used, "%s%s", i ? "," : "", names[i]);
+            used += (size_t)snprintf(plain + used, len - used, "%s%s", i ? "," : "", names[i]);
+        memcpy(out, "sha256:", 7);
+        if (tocsin_hmac_sha256_hex("tocsin identity", 15, plain, strlen(plain), out + 7) < 0) {
+            free(out);
+            out = NULL;
+        }
+    } else {
+        free(out);
+        out = NULL;
     }
+    free(plain);
     free(names);
     return out;
 }
@@ -101,7 +115,9 @@ char *tocsin_persist_encode(const struct tocsin_config *config,
         put(o, "host", json_string(monitor->host ? monitor->host : ""), &err);
         put(o, "port", json_integer(monitor->port), &err);
     } else {
-        put(o, "url", json_string(monitor->url ? monitor->url : ""), &err);
+        char shown[2048];
+        tocsin_config_redact_url(monitor->url ? monitor->url : "", shown, sizeof(shown));
+        put(o, "url", json_string(shown), &err); /* what a recovery may show */
     }
     put(o, "status", json_string(tocsin_status_name(s->status)), &err);
     put(o, "previous", json_string(tocsin_status_name(s->incident_previous)), &err);

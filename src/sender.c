@@ -973,8 +973,9 @@ static int queue_alert(struct webhook_queue *q, const struct tocsin_alert *alert
 static void refire_done(struct delivery *d, CURLcode code)
 {
     long status = 0;
-    char code_s[16], reason[CURL_ERROR_SIZE + 32];
+    char code_s[16], reason[CURL_ERROR_SIZE + 32], url[512];
 
+    tocsin_config_redact_url(d->row.url, url, sizeof(url)); /* a peer may carry user:password */
     if (d->req.easy && code == CURLE_OK)
         curl_easy_getinfo(d->req.easy, CURLINFO_RESPONSE_CODE, &status);
     snprintf(code_s, sizeof(code_s), "%ld", status);
@@ -984,11 +985,11 @@ static void refire_done(struct delivery *d, CURLcode code)
         snprintf(reason, sizeof(reason), "receiver answered %ld", status);
     if (code == CURLE_OK && status >= 200 && status <= 299)
         tocsin_debug("firing alert re-posted", "webhook", d->queue->conf->name, "monitor",
-                     d->row.monitor, "url", d->row.url, "status", code_s, "request_id",
+                     d->row.monitor, "url", url, "status", code_s, "request_id",
                      d->row.request_id);
     else
         tocsin_debug("re-posting a firing alert failed; the next period tries again", "webhook",
-                     d->queue->conf->name, "monitor", d->row.monitor, "url", d->row.url, "status",
+                     d->queue->conf->name, "monitor", d->row.monitor, "url", url, "status",
                      code_s, "error", reason, "request_id", d->row.request_id);
     d->phase = PHASE_WAITING; /* finished: nothing to cancel */
     delivery_free(d);

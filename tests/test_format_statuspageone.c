@@ -306,6 +306,11 @@ static void test_display_url(void **state)
     assert_string_equal(buf, "https://api.example.com/health");
     tocsin_monitor_display_url(&http_monitor, buf, 9); /* truncates, stays terminated */
     assert_string_equal(buf, "https://");
+    /* Credentials in a monitor's URL never leave in a payload or the API. */
+    struct tocsin_monitor_conf with_auth = http_monitor;
+    with_auth.url = (char *)"https://probe:s3cret@api.example.com/health?x=1";
+    tocsin_monitor_display_url(&with_auth, buf, sizeof(buf));
+    assert_string_equal(buf, "https://<redacted>@api.example.com/health?x=1");
 }
 
 /* RFC 4231 test case 2. */

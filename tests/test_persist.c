@@ -45,7 +45,8 @@ static void test_identity(void **state)
     char *b, *c, *d;
 
     (void)state;
-    assert_string_equal(a, "http GET https://api.example/h eu,us");
+    assert_int_equal(strncmp(a, "sha256:", 7), 0);
+    assert_int_equal(strlen(a), 7 + 64);
     m.regions = us_eu; /* the set, not its order */
     b = tocsin_persist_identity(&config, &m);
     assert_string_equal(a, b);
@@ -56,13 +57,21 @@ static void test_identity(void **state)
     m.method = "HEAD";
     d = tocsin_persist_identity(&config, &m);
     assert_string_not_equal(a, d);
-    free(a);
     free(b);
     free(c);
     free(d);
-    a = tocsin_persist_identity(&config, &monitors[1]);
-    assert_string_equal(a, "tcp db.internal:5432 eu,us");
+    m = monitors[0];
+    m.url = "https://user:secret@api.example/h";
+    b = tocsin_persist_identity(&config, &m);
+    assert_null(strstr(b, "secret")); /* hashed: no credentials at rest */
+    assert_string_not_equal(a, b);
+    free(b);
     free(a);
+    a = tocsin_persist_identity(&config, &monitors[1]);
+    b = tocsin_persist_identity(&config, &monitors[0]);
+    assert_string_not_equal(a, b);
+    free(a);
+    free(b);
 }
 
 static void fill_down(struct tocsin_monitor_state *s)

@@ -195,6 +195,10 @@ struct tocsin_config {
     size_t n_monitors;
 };
 
+/* URL with its userinfo (user:password@) replaced by "<redacted>@": for
+ * messages, webhook bodies and the API, which must never show credentials. */
+void tocsin_config_redact_url(const char *url, char *buf, size_t size);
+
 /* Diagnostics collected in one pass, each "FILE:LINE:COL: message". */
 struct tocsin_diags {
     char **lines;

@@ -11,8 +11,9 @@
 #include "tocsin/monitor.h"
 
 /* What must stay equal for a monitor to keep its state across a restart or a
- * reload: type, target, method and the set of regions (sorted), e.g.
- * "http GET https://api.example.com/health eu-a,us-b".  Malloc'd; NULL on ENOMEM. */
+ * reload: type, target, method and the set of regions (sorted), as
+ * "sha256:<hex>" of e.g. "http GET https://api.example.com/health eu-a,us-b"
+ * (hashed: a URL may carry credentials).  Malloc'd; NULL on ENOMEM. */
 char *tocsin_persist_identity(const struct tocsin_config *config,
                               const struct tocsin_monitor_conf *monitor);
 

@@ -43,8 +43,6 @@ bool tocsin_config_dns_server(const char *s);
  * allowed); -EPROTONOSUPPORT for socks5:// (local resolution); else -EINVAL. */
 int tocsin_config_check_proxy(const char *url);
 
-/* URL with its userinfo replaced by "<redacted>", for messages. */
-void tocsin_config_redact_url(const char *url, char *buf, size_t size);
 
 /* Largest N of a rate. */
 #define TOCSIN_RATE_MAX 1000000u
