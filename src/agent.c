@@ -193,6 +193,36 @@ static enum tocsin_hold decide_hold(struct tocsin_agent *a, size_t monitor)
     return hold;
 }
 
+/* Feeds the prober guard, which sees every result, a degraded region's too:
+ * they end it.  False when the result must not count for its monitor: a
+ * check that began while its region was cut off says nothing about the
+ * target, even when it ends after the region recovered. */
+static bool guard_result(struct tocsin_agent *a, size_t monitor, size_t slot,
+                         const struct tocsin_result *result)
+{
+    if (tocsin_guard_feed(a->gen.guard, monitor, slot, result->status == TOCSIN_STATUS_DOWN,
+                          uv_now(a->loop)))
+        log_guard_changes(a);
+    if (result->timestamp_ms - result->response_time_ms >= a->gen.recovered_ms[result->region])
+        return true;
+    tocsin_debug("check overlapped a degraded period; not counted", "monitor",
+                 a->config->monitors[monitor].id, "region",
+                 a->config->regions[result->region].name);
+    return false;
+}
+
+static void log_transition(const struct tocsin_monitor_conf *m, enum tocsin_status before,
+                           const struct tocsin_monitor_state *state,
+                           const struct tocsin_result *result)
+{
+    char failures[16];
+
+    snprintf(failures, sizeof(failures), "%d", state->consecutive_failures);
+    tocsin_info("monitor status changed", "monitor", m->id, "from", tocsin_status_name(before),
+                "to", tocsin_status_name(state->status), "consecutive_failures", failures,
+                result->error_message[0] ? "error" : NULL, result->error_message);
+}
+
 static void on_check_result(void *data, size_t monitor, size_t slot,
                             const struct tocsin_result *result)
 {
@@ -200,39 +230,24 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     const struct tocsin_monitor_conf *m = &a->config->monitors[monitor];
     struct tocsin_monitor_state *state = &a->gen.states[monitor];
     enum tocsin_status before = state->status;
-
     enum tocsin_hold hold;
 
     log_check(a, m, result);
     if ((size_t)result->error_kind <= TOCSIN_ERR_INTERNAL)
         a->counters.results[result->error_kind]++;
-    /* The guard sees every result, a degraded region's too: they end it. */
-    if (tocsin_guard_feed(a->gen.guard, monitor, slot, result->status == TOCSIN_STATUS_DOWN,
-                          uv_now(a->loop)))
-        log_guard_changes(a);
-    /* A check that began while its region was cut off says nothing about the
-     * target either, even when it ends after the region recovered. */
-    if (result->timestamp_ms - result->response_time_ms < a->gen.recovered_ms[result->region]) {
-        tocsin_debug("check overlapped a degraded period; not counted", "monitor", m->id,
-                     "region", a->config->regions[result->region].name);
+    if (!guard_result(a, monitor, slot, result))
         return;
-    }
     hold = decide_hold(a, monitor);
     state->hold = hold != TOCSIN_HOLD_NONE;
     tocsin_monitor_feed(state, a->config, m, slot, result, on_alert, a);
     a->gen.dirty[monitor] = true;
+    if (state->status == before && a->n_decided == 0)
+        return;
     if (state->status == TOCSIN_STATUS_DOWN && before != TOCSIN_STATUS_DOWN &&
         hold == TOCSIN_HOLD_PARENT_DOWN)
         a->counters.suppressed++;
-    if (state->status != before) {
-        char failures[16];
-        snprintf(failures, sizeof(failures), "%d", state->consecutive_failures);
-        tocsin_info("monitor status changed", "monitor", m->id, "from", tocsin_status_name(before),
-                    "to", tocsin_status_name(state->status), "consecutive_failures", failures,
-                    result->error_message[0] ? "error" : NULL, result->error_message);
-    }
-    if (state->status == before && a->n_decided == 0)
-        return;
+    if (state->status != before)
+        log_transition(m, before, state, result);
     /* A transition or a level: its state and its outbox rows commit together. */
     tocsin_store_group_begin(a->store);
     send_decided(a);
