@@ -4,7 +4,6 @@
  * /status and /api/v1 with libcurl, like curl(1) would.  Every wait is a
  * bounded poll; nothing fails on slowness. */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,6 +23,7 @@
 #include <uv.h>
 
 #include "agent_harness.h"
+#include "agent_thread.h"
 #include "receiver.h"
 #include "target.h"
 #include "tocsin/agent.h"
@@ -39,31 +39,10 @@ struct fixture {
     char config_path[128];
     struct test_target *target;
     struct test_receiver *hook;
-    struct tocsin_config *config;
-    uv_loop_t loop;
-    uv_async_t stop;
-    struct tocsin_agent *agent;
-    pthread_t thread;
-    uint16_t port;
+    struct test_agent_thread at;
 };
 
 /* ---- the agent on its own thread ------------------------------------------ */
-
-static void on_stop(uv_async_t *handle)
-{
-    struct fixture *f = handle->data;
-
-    tocsin_agent_stop(f->agent, NULL, NULL);
-    uv_close((uv_handle_t *)handle, NULL);
-}
-
-static void *run_loop(void *arg)
-{
-    struct fixture *f = arg;
-
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
 
 static void write_config(struct fixture *f, const char *extra_webhook)
 {
@@ -86,75 +65,27 @@ static void write_config(struct fixture *f, const char *extra_webhook)
 
 static void start_agent(struct fixture *f, const char *extra_webhook)
 {
-    struct tocsin_diags diags = {.n = 0};
-    struct tocsin_agent_options options = {.handle_signals = false, .drain_ms = 1000};
-
     write_config(f, extra_webhook);
-    assert_int_equal(tocsin_config_load(f->config_path, &f->config, &diags), 0);
-    tocsin_diags_free(&diags);
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(uv_async_init(&f->loop, &f->stop, on_stop), 0);
-    f->stop.data = f;
-    assert_int_equal(tocsin_agent_new(&f->loop, f->config, &options, &f->agent), 0);
-    f->port = tocsin_agent_http_port(f->agent);
-    assert_true(f->port > 0);
-    tocsin_agent_start(f->agent);
-    assert_int_equal(pthread_create(&f->thread, NULL, run_loop, f), 0);
+    assert_int_equal(test_agent_thread_start(&f->at, f->config_path), 0);
+    assert_true(f->at.port > 0);
 }
 
 static void stop_agent(struct fixture *f)
 {
-    uv_async_send(&f->stop);
-    pthread_join(f->thread, NULL);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    tocsin_config_free(f->config);
-    f->config = NULL;
+    assert_int_equal(test_agent_thread_stop(&f->at), 0);
 }
 
 /* ---- HTTP, as a client ------------------------------------------------------- */
 
-struct answer {
-    long status;
-    char body[65536];
-    size_t len;
-};
-
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+static void request(struct fixture *f, const char *method, const char *path, struct test_http_answer *a)
 {
-    struct answer *a = userdata;
-    size_t n = size * nmemb;
-    size_t room = sizeof(a->body) - 1 - a->len;
-
-    memcpy(a->body + a->len, ptr, n < room ? n : room);
-    a->len += n < room ? n : room;
-    a->body[a->len] = '\0';
-    return n;
-}
-
-static void request(struct fixture *f, const char *method, const char *path, struct answer *a)
-{
-    char url[256];
-    CURL *easy = curl_easy_init();
-
-    assert_non_null(easy);
-    memset(a, 0, sizeof(*a));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", f->port, path);
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_PROXY, "");
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "POST") == 0)
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, a);
-    assert_int_equal(curl_easy_perform(easy), CURLE_OK);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a->status);
-    curl_easy_cleanup(easy);
+    test_agent_http(&f->at, method, path, a);
+    assert_true(a->status > 0);
 }
 
 static json_t *get_json(struct fixture *f, const char *path, long want_status)
 {
-    struct answer a;
+    struct test_http_answer a;
     json_t *root;
 
     request(f, "GET", path, &a);
@@ -167,7 +98,7 @@ static json_t *get_json(struct fixture *f, const char *path, long want_status)
 /* Polls PATH until its body contains NEEDLE (and the status is WANT). */
 static bool wait_body(struct fixture *f, const char *path, long want, const char *needle)
 {
-    struct answer a;
+    struct test_http_answer a;
 
     for (int i = 0; i < WAIT_MS / POLL_MS; i++) {
         request(f, "GET", path, &a);
@@ -219,7 +150,7 @@ static void test_endpoints_and_outbox(void **state)
     struct test_answer gone = {.action = TEST_ANSWER, .status = 410};
     struct test_delivery first, again;
     json_t *root, *list, *mon;
-    struct answer a;
+    struct test_http_answer a;
     char path[64];
     int64_t id;
 

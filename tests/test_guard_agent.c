@@ -18,7 +18,6 @@
  * counts, and nothing fails on slowness. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,6 +37,7 @@
 #include <uv.h>
 
 #include "agent_harness.h"
+#include "agent_thread.h"
 #include "receiver.h"
 #include "target.h"
 #include "tocsin/agent.h"
@@ -58,12 +58,6 @@
 #define DEGRADED_R2_1 "tocsin_region_degraded{region=\"r2\"} 1\n"
 #define NO_INCIDENTS "tocsin_alerts_total{event=\"incident\"} 0\n"
 
-struct answer {
-    long status;          /* -1: no answer */
-    char body[65536];
-    size_t len;
-};
-
 struct fixture {
     char dir[64];
     char config_path[128];
@@ -71,34 +65,12 @@ struct fixture {
     struct test_target *gw;             /* (a): the canary's own target, on 127.0.0.1 */
     struct test_target *hosts[N_HOSTS]; /* (b): one target per host 127.0.0.1N */
     struct test_receiver *hook;
-    struct tocsin_config *config;
-    uv_loop_t loop;
-    uv_async_t stop;
-    struct tocsin_agent *agent;
-    pthread_t thread;
-    bool running;                       /* the agent's thread runs */
-    uint16_t port;
-    struct answer ans;                  /* the last answer the tests look at */
-    struct answer scratch;              /* the helpers' own */
+    struct test_agent_thread at;        /* the agent, on its own thread */
+    struct test_http_answer ans;                  /* the last answer the tests look at */
+    struct test_http_answer scratch;              /* the helpers' own */
 };
 
 /* ---- the agent on its own thread ------------------------------------------ */
-
-static void on_stop(uv_async_t *handle)
-{
-    struct fixture *f = handle->data;
-
-    tocsin_agent_stop(f->agent, NULL, NULL);
-    uv_close((uv_handle_t *)handle, NULL);
-}
-
-static void *run_loop(void *arg)
-{
-    struct fixture *f = arg;
-
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
 
 /* Writes the config (the agent section here with EXTRA_AGENT appended, BODY
  * the rest), loads it with the real loader and starts the agent's thread. */
@@ -107,7 +79,6 @@ static void start_agent(struct fixture *f, const char *extra_agent, const char *
 
 static void start_agent(struct fixture *f, const char *extra_agent, const char *body_fmt, ...)
 {
-    struct tocsin_agent_options options = {.handle_signals = false, .drain_ms = 1000};
     char body[4096];
     va_list ap;
     int n;
@@ -134,75 +105,21 @@ static void start_agent(struct fixture *f, const char *extra_agent, const char *
                                      f->dir, extra_agent, (unsigned)test_receiver_port(f->hook),
                                      body),
                      0);
-    assert_int_equal(test_load_config(f->config_path, &f->config), 0);
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(uv_async_init(&f->loop, &f->stop, on_stop), 0);
-    f->stop.data = f;
-    assert_int_equal(tocsin_agent_new(&f->loop, f->config, &options, &f->agent), 0);
-    f->port = tocsin_agent_http_port(f->agent);
-    assert_true(f->port > 0);
-    /* Loading and opening the store took a while (valgrind: long); the first
-     * runs are spread from now, not from when the loop was initialised. */
-    uv_update_time(&f->loop);
-    tocsin_agent_start(f->agent);
-    assert_int_equal(pthread_create(&f->thread, NULL, run_loop, f), 0);
-    f->running = true;
-}
-
-/* Stops the agent and joins its thread; 0 when the loop then closed cleanly. */
-static int halt_agent(struct fixture *f)
-{
-    int rc;
-
-    if (!f->running)
-        return 0;
-    f->running = false;
-    uv_async_send(&f->stop);
-    pthread_join(f->thread, NULL);
-    rc = uv_loop_close(&f->loop);
-    tocsin_config_free(f->config);
-    f->config = NULL;
-    return rc;
+    assert_int_equal(test_agent_thread_start(&f->at, f->config_path), 0);
+    assert_true(f->at.port > 0);
 }
 
 static void stop_agent(struct fixture *f)
 {
-    assert_int_equal(halt_agent(f), 0);
+    assert_int_equal(test_agent_thread_stop(&f->at), 0);
 }
 
 /* ---- HTTP, as a client -------------------------------------------------------- */
 
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct answer *a = userdata;
-    size_t n = size * nmemb;
-    size_t room = sizeof(a->body) - 1 - a->len;
-
-    memcpy(a->body + a->len, ptr, n < room ? n : room);
-    a->len += n < room ? n : room;
-    a->body[a->len] = '\0';
-    return n;
-}
-
 /* GET PATH from the agent into A (status -1 when the request failed). */
-static void get(struct fixture *f, const char *path, struct answer *a)
+static void get(struct fixture *f, const char *path, struct test_http_answer *a)
 {
-    char url[256];
-    CURL *easy = curl_easy_init();
-
-    memset(a, 0, sizeof(*a));
-    a->status = -1;
-    if (easy == NULL)
-        return;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", f->port, path);
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_PROXY, "");
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, a);
-    if (curl_easy_perform(easy) == CURLE_OK)
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a->status);
-    curl_easy_cleanup(easy);
+    test_agent_http(&f->at, "GET", path, a);
 }
 
 /* ---- waiting --------------------------------------------------------------------- */
@@ -224,7 +141,7 @@ static void assert_no_alert(struct fixture *f, const char *when)
 }
 
 /* True when the agent's /metrics holds every one of the NULL-ended needles. */
-static bool metrics_have(struct fixture *f, struct answer *a, const char *const *needles)
+static bool metrics_have(struct fixture *f, struct test_http_answer *a, const char *const *needles)
 {
     get(f, "/metrics", a);
     if (a->status != 200)
@@ -238,7 +155,7 @@ static bool metrics_have(struct fixture *f, struct answer *a, const char *const 
 /* Polls /metrics until it holds every needle; no webhook may arrive meanwhile. */
 static void wait_metrics(struct fixture *f, const char *const *needles)
 {
-    struct answer *a = &f->scratch;
+    struct test_http_answer *a = &f->scratch;
     uint64_t deadline = test_monotonic_ms() + WAIT_MS;
     bool ok;
 
@@ -256,7 +173,7 @@ static void wait_metrics(struct fixture *f, const char *const *needles)
 }
 
 /* Polls /healthz until it answers STATUS with a body starting with PREFIX. */
-static void wait_healthz(struct fixture *f, long status, const char *prefix, struct answer *a)
+static void wait_healthz(struct fixture *f, long status, const char *prefix, struct test_http_answer *a)
 {
     uint64_t deadline = test_monotonic_ms() + WAIT_MS;
     bool ok;
@@ -313,7 +230,7 @@ static void wait_next_hit(struct test_target *t, const char *from)
 /* Whether /api/v1/monitors/ID (in A) says STATUS, consecutive_failures 0,
  * each region degraded as wanted, r1's counter 0 and r2's below the
  * threshold 2 (frozen there while degraded). */
-static bool monitor_is(struct fixture *f, struct answer *a, const char *id, const char *status,
+static bool monitor_is(struct fixture *f, struct test_http_answer *a, const char *id, const char *status,
                        bool r1_degraded, bool r2_degraded)
 {
     char path[96];
@@ -348,7 +265,7 @@ static bool monitor_is(struct fixture *f, struct answer *a, const char *id, cons
 static void wait_monitor(struct fixture *f, const char *id, const char *status, bool r1_degraded,
                          bool r2_degraded)
 {
-    struct answer *a = &f->scratch;
+    struct test_http_answer *a = &f->scratch;
     uint64_t deadline = test_monotonic_ms() + WAIT_MS;
     bool ok;
 
@@ -399,8 +316,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    halt_agent(f); /* an assertion failed while the agent ran */
-    tocsin_config_free(f->config);
+    test_agent_thread_stop(&f->at); /* an assertion failed while the agent ran */
+    tocsin_config_free(f->at.config);
     test_target_stop(f->api);
     test_target_stop(f->gw);
     for (size_t i = 0; i < N_HOSTS; i++)
@@ -430,7 +347,7 @@ static void test_canary_degrades_region(void **state)
 {
     struct fixture *f = *state;
     struct test_target *api_only[1];
-    struct answer *a = &f->ans;
+    struct test_http_answer *a = &f->ans;
     unsigned want1[1], want2[1];
     unsigned gw1, gw2;
 
@@ -517,7 +434,7 @@ static void test_hosts_degrade_region(void **state)
 {
     struct fixture *f = *state;
     struct test_target *all[N_HOSTS + 1];
-    struct answer *a = &f->ans;
+    struct test_http_answer *a = &f->ans;
     unsigned want1[N_HOSTS + 1], want2[N_HOSTS + 1];
     char ips[N_HOSTS][16], monitors[2048];
     size_t len = 0;
