@@ -469,6 +469,30 @@ static int start_generation(struct tocsin_agent *a, const struct tocsin_state_ro
                             &g->sched);
 }
 
+/* ---- the service manager ------------------------------------------------- */
+
+/* STATUS= for `systemctl status`: how many monitors, how many DOWN, and alerts
+ * not yet acknowledged. */
+static void service_status(void *data, char *buf, size_t size)
+{
+    struct tocsin_agent *a = data;
+    struct tocsin_sender_stats st = {0};
+    size_t down = 0;
+
+    for (size_t i = 0; a->gen.states && i < a->config->n_monitors; i++)
+        down += a->gen.states[i].status == TOCSIN_STATUS_DOWN;
+    if (a->gen.sender)
+        tocsin_sender_stats(a->gen.sender, &st);
+    snprintf(buf, size, "%zu monitors, %zu down; %zu alerts waiting, %zu dead",
+             a->config->n_monitors, down, st.waiting + st.in_flight, st.dead_now);
+}
+
+static void notify(struct tocsin_agent *a, const char *state)
+{
+    if (a->notifier_open)
+        tocsin_notify(&a->notifier, state);
+}
+
 /* ---- reload (SIGHUP) ------------------------------------------------------ */
 
 static void log_diags(const struct tocsin_diags *diags, int rc, const char *path)
@@ -514,6 +538,7 @@ static void on_reload_engine_closed(struct tocsin_engine *e)
         tocsin_info("reloaded", "monitors", count, "config", a->config->path);
         tocsin_sched_start(a->gen.sched);
         flush_states(a, false);
+        notify(a, "READY=1");
     }
     if (a->stop_requested)
         tocsin_agent_stop(a, a->on_stopped, a->on_stopped_data);
@@ -578,12 +603,14 @@ int tocsin_agent_reload(struct tocsin_agent *a)
         return 0;
     }
     a->reload_again = false;
+    notify(a, "RELOADING=1");
     rc = tocsin_config_load(a->config->path, &next, &diags);
     if (rc < 0) {
         log_diags(&diags, rc, a->config->path);
         a->counters.reload_failures++;
         tocsin_error("reload failed; the running config stays", "config", a->config->path);
         tocsin_diags_free(&diags);
+        notify(a, "READY=1");
         return rc;
     }
     tocsin_diags_free(&diags);
@@ -715,6 +742,8 @@ void tocsin_agent_start(struct tocsin_agent *a)
     tocsin_sched_start(a->gen.sched);
     uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
     flush_states(a, false); /* the monitors that left or changed at start */
+    tocsin_notifier_start(a->loop, &a->notifier, service_status, a);
+    a->notifier_open = true;
 }
 
 uint16_t tocsin_agent_http_port(const struct tocsin_agent *a)
@@ -747,6 +776,11 @@ static void part_stopped(struct tocsin_agent *a)
 static void on_handle_closed(uv_handle_t *handle)
 {
     part_stopped(handle->data);
+}
+
+static void on_notifier_closed(struct tocsin_notifier *n)
+{
+    part_stopped(container_of(n, struct tocsin_agent, notifier));
 }
 
 static void on_http_closed(void *data)
@@ -808,6 +842,12 @@ void tocsin_agent_stop(struct tocsin_agent *a, void (*on_stopped)(void *data), v
     a->stopping = true;
     a->open_parts = 3; /* the engine, the store and the tick */
     uv_close((uv_handle_t *)&a->tick, on_handle_closed);
+    if (a->notifier_open) {
+        notify(a, "STOPPING=1");
+        a->open_parts++;
+        a->notifier_open = false;
+        tocsin_notifier_close(&a->notifier, on_notifier_closed);
+    }
     if (a->http) {
         a->open_parts++;
         tocsin_http_server_close(a->http, on_http_closed, a);

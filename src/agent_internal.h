@@ -14,6 +14,7 @@
 #include "tocsin/holds.h"
 #include "tocsin/http_server.h"
 #include "tocsin/monitor.h"
+#include "tocsin/notify.h"
 #include "tocsin/sched.h"
 #include "tocsin/sender.h"
 #include "tocsin/store.h"
@@ -64,6 +65,8 @@ struct tocsin_agent {
     uv_signal_t signals[3];
     bool signals_open;
     struct tocsin_http_server *http;     /* agent.listen; NULL when "" */
+    struct tocsin_notifier notifier;     /* systemd READY/RELOADING/STOPPING/WATCHDOG */
+    bool notifier_open;
     struct tocsin_agent_counters counters;
     struct tocsin_sender_stats retired_sender; /* of the senders closed by reloads */
     struct tocsin_sched_stats retired_sched;

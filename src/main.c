@@ -174,8 +174,13 @@ static int cmd_check_config(int argc, char **argv)
         return code;
     if (load(cli.config, &config) < 0)
         return EXIT_CONFIG;
-    printf("%s: ok (%zu monitors, %zu webhooks, %zu policies)\n", cli.config, config->n_monitors,
-           config->n_webhooks, config->n_policies);
+    if (config->agent.shard_count > 1)
+        printf("%s: ok (%zu of %zu monitors in shard %u/%u, %zu webhooks, %zu policies)\n",
+               cli.config, config->n_monitors, config->n_monitors_all, config->agent.shard_index,
+               config->agent.shard_count, config->n_webhooks, config->n_policies);
+    else
+        printf("%s: ok (%zu monitors, %zu webhooks, %zu policies)\n", cli.config,
+               config->n_monitors, config->n_webhooks, config->n_policies);
     tocsin_config_free(config);
     return EXIT_OK;
 }

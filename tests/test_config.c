@@ -441,6 +441,69 @@ static void test_empty_config(void **state)
     tocsin_config_free(cfg);
 }
 
+/* Loads COUNT shards of one list of 200 monitors: together they hold every
+ * monitor exactly once, in config order, and a child's depends_on still names
+ * its parent after the renumbering. */
+static void test_shards(void **state)
+{
+    enum { MONITORS = 200, SHARDS = 3 };
+    char path[] = "/tmp/tocsin-shard-XXXXXX.yaml";
+    int seen[MONITORS] = { 0 };
+    int fd = mkstemps(path, 5);
+    FILE *fp = fdopen(fd, "w");
+    size_t child = MONITORS;
+
+    (void)state;
+    assert_non_null(fp);
+    /* a parent and a child that hash to the same shard */
+    for (size_t i = 1; i < MONITORS && child == MONITORS; i++) {
+        char a[16];
+        snprintf(a, sizeof(a), "m%zu", i);
+        if (tocsin_config_shard_of(a, SHARDS) == tocsin_config_shard_of("m0", SHARDS))
+            child = i;
+    }
+    assert_true(child < MONITORS);
+    fprintf(fp, "agent: {shard: \"${TOCSIN_TEST_SHARD}\", state_dir: /tmp}\nmonitors:\n");
+    for (size_t i = 0; i < MONITORS; i++)
+        fprintf(fp, "  - {id: m%zu, type: tcp, host: 127.0.0.1, port: %zu%s}\n", i, 1000 + i,
+                i == child ? ", depends_on: [m0]" : "");
+    fclose(fp);
+    for (unsigned k = 1; k <= SHARDS; k++) {
+        struct tocsin_diags diags = { 0 };
+        struct tocsin_config *cfg = NULL;
+        char shard[16];
+        long last = -1;
+
+        snprintf(shard, sizeof(shard), "%u/%u", k, SHARDS);
+        setenv("TOCSIN_TEST_SHARD", shard, 1);
+        assert_int_equal(load(path, &cfg, &diags), 0);
+        assert_int_equal(cfg->agent.shard_index, k);
+        assert_int_equal(cfg->agent.shard_count, SHARDS);
+        assert_int_equal(cfg->n_monitors_all, MONITORS);
+        assert_true(cfg->n_monitors > MONITORS / SHARDS / 2); /* FNV-1a spreads them */
+        for (size_t i = 0; i < cfg->n_monitors; i++) {
+            long n = strtol(cfg->monitors[i].id + 1, NULL, 10);
+            assert_true(n > last); /* config order kept */
+            last = n;
+            seen[n]++;
+            assert_int_equal(tocsin_config_shard_of(cfg->monitors[i].id, SHARDS), k);
+            if ((size_t)n == child) {
+                assert_int_equal(cfg->monitors[i].n_depends_on, 1);
+                assert_string_equal(cfg->monitors[cfg->monitors[i].depends_on[0]].id, "m0");
+            }
+        }
+        tocsin_config_free(cfg);
+        tocsin_diags_free(&diags);
+    }
+    for (size_t i = 0; i < MONITORS; i++)
+        assert_int_equal(seen[i], 1);
+    /* known values: the hash is part of the contract (hosts must agree) */
+    assert_int_equal(tocsin_config_shard_of("a", 2), 1);
+    assert_int_equal(tocsin_config_shard_of("b", 2), 2);
+    assert_int_equal(tocsin_config_shard_of("anything", 1), 1);
+    unlink(path);
+}
+
 static void test_probes_d(void **state)
 {
     struct tocsin_diags diags = { 0 };
@@ -971,6 +1034,7 @@ int main(void)
         cmocka_unit_test(test_full_example),
         cmocka_unit_test(test_empty_config),
         cmocka_unit_test(test_probes_d),
+        cmocka_unit_test(test_shards),
         cmocka_unit_test(test_env_and_secret_file),
         cmocka_unit_test(test_engine_yaml_ini),
         cmocka_unit_test(test_webhooks_yaml_ini),

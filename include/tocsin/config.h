@@ -180,6 +180,8 @@ struct tocsin_agent_conf {
                             * default 127.0.0.1:9966 */
     size_t *canaries;      /* monitors whose failure means this host lost its network */
     size_t n_canaries;
+    unsigned shard_index;  /* agent.shard k/n: this agent runs shard k (1..n) of n; */
+    unsigned shard_count;  /* default 1/1 */
 };
 
 struct tocsin_config {
@@ -191,9 +193,15 @@ struct tocsin_config {
     size_t n_webhooks;
     struct tocsin_policy_conf *policies;
     size_t n_policies;
-    struct tocsin_monitor_conf *monitors;
+    struct tocsin_monitor_conf *monitors; /* this shard's monitors, in config order */
     size_t n_monitors;
+    size_t n_monitors_all;  /* every monitor of the files; the other shards' ones follow
+                             * monitors[n_monitors] until freed with the config */
 };
+
+/* The shard (1..COUNT) monitor ID belongs to: FNV-1a 64 of the id mod COUNT, plus
+ * 1 (DESIGN §7), so every host with the same list splits it the same way. */
+unsigned tocsin_config_shard_of(const char *id, unsigned count);
 
 /* URL with its userinfo (user:password@) replaced by "<redacted>@": for
  * messages, webhook bodies and the API, which must never show credentials. */

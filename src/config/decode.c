@@ -1,9 +1,8 @@
 /* Table-driven decoder: node tree -> struct tocsin_config.
  *
- * Each section has a table of directives (nginx style).  A directive with no
- * decoder is a DESIGN §3 key that is "not supported yet": it is rejected, never
- * silently ignored.  Anything not in a table is an unknown key, with a "did you
- * mean" suggestion.  Defaults are applied in one place per object (the *_init
+ * Each section has a table of directives (nginx style).  Anything not in a
+ * table is an unknown key, with a "did you mean" suggestion, never silently
+ * ignored.  Defaults are applied in one place per object (the *_init
  * functions and monitor_finish) and every problem is reported, not just the first.
  *
  * This file is the walk (dec_map), the helpers more than one section uses and the
@@ -68,8 +67,6 @@ void dec_map(struct dctx *d, struct cnode *map, const struct directive *t, size_
 
         if (!dir)
             unknown_key(d, key, t, n);
-        else if (!dir->fn)
-            cfg_error_at(d->log, key, "\"%s\" is not supported yet", key->value);
         else if (dir->flags && d->kind && !(dir->flags & d->kind))
             cfg_error_at(d->log, key, "\"%s\" is not valid for %s monitor", key->value,
                          d->kind == D_HTTP ? "an http" : "a tcp");
@@ -546,6 +543,8 @@ static void decode_all(struct dctx *d, struct root_parts *parts, size_t n)
         dec_resolve_depends(d);
     if (d->rc == 0 && d->canaries_at)
         dec_resolve_canaries(d);
+    if (d->rc == 0)
+        dec_apply_shard(d);
 }
 
 int cfg_decode(struct cfg_log *log, struct cnode *const *roots, size_t n,

@@ -114,7 +114,7 @@ static const struct directive agent_table[] = {
     { "region", agent_region, 0 },          { "state_dir", agent_state_dir, 0 },
     { "listen", agent_listen, 0 },          { "max_concurrency", agent_max_concurrency, 0 },
     { "log_level", agent_log_level, 0 },    { "log_format", agent_log_format, 0 },
-    { "shard", NULL, 0 },                   { "canaries", agent_canaries, 0 },
+    { "shard", dec_agent_shard, 0 },                   { "canaries", agent_canaries, 0 },
 };
 
 static int agent_init(struct tocsin_agent_conf *a)
@@ -125,6 +125,7 @@ static int agent_init(struct tocsin_agent_conf *a)
     a->max_concurrency = 2000;
     a->log_level = TOCSIN_LOG_INFO;
     a->log_format = TOCSIN_LOG_LOGFMT;
+    a->shard_index = a->shard_count = 1;
     return a->region && a->state_dir && a->listen ? 0 : -ENOMEM;
 }
 

@@ -253,7 +253,7 @@ static void resolve_parents(struct dctx *d, size_t self, const char *const *name
 }
 
 /* The depends_on item of monitor FROM that names monitor TO. */
-static const struct cnode *edge_node(struct dctx *d, size_t from, size_t to)
+const struct cnode *dec_depends_item(struct dctx *d, size_t from, size_t to)
 {
     const struct cnode *list = d->depends_at[from];
 
@@ -283,7 +283,7 @@ static void report_cycle(struct dctx *d, const size_t *stack, size_t k, size_t s
     p = msg;
     for (size_t i = 0; i <= len; i++)
         p += sprintf(p, "%s%s", i ? " -> " : "", d->cfg->monitors[stack[k + (r - k + i) % len]].id);
-    cfg_error_at(d->log, edge_node(d, stack[r], stack[k + (r - k + 1) % len]),
+    cfg_error_at(d->log, dec_depends_item(d, stack[r], stack[k + (r - k + 1) % len]),
                  "dependency cycle: %s", msg);
     free(msg);
 }

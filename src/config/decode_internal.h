@@ -2,7 +2,7 @@
  * interface.  The config is decoded one section per file: decode.c (the walk, the
  * helpers more than one section uses, the top level), decode_agent.c (agent,
  * regions), decode_webhook.c, decode_policy.c, decode_defaults.c, decode_monitor.c
- * and decode_holds.c (maintenance windows, depends_on).  What one file alone uses
+ * decode_holds.c (maintenance windows, depends_on) and decode_shard.c (agent.shard).  What one file alone uses
  * stays static there. */
 #ifndef TOCSIN_CONFIG_DECODE_INTERNAL_H
 #define TOCSIN_CONFIG_DECODE_INTERNAL_H
@@ -17,7 +17,7 @@ typedef void (*dfn)(struct dctx *d, struct cnode *val, void *obj);
 
 struct directive {
     const char *key;
-    dfn fn;          /* NULL: named in DESIGN but not supported yet */
+    dfn fn;
     unsigned flags;  /* D_HTTP / D_TCP */
 };
 
@@ -116,6 +116,9 @@ void dec_defaults(struct dctx *d, struct cnode *map);
 void dec_monitor(struct dctx *d, struct cnode *map);
 void dec_resolve_depends(struct dctx *d);
 void dec_resolve_canaries(struct dctx *d);
+/* decode_shard.c: agent.shard, then keeping only that shard's monitors. */
+void dec_agent_shard(struct dctx *d, struct cnode *val, void *obj);
+void dec_apply_shard(struct dctx *d);
 
 /* decode_defaults.c: the checks a monitor's own schedule keys go through too. */
 bool dec_resolve_policy(struct dctx *d, struct cnode *val, size_t *out);
@@ -127,5 +130,7 @@ void dec_check_timeout(struct dctx *d, const struct cnode *at, uint64_t timeout,
 /* decode_holds.c: monitor_table's "maintenance" and "depends_on". */
 void dec_mo_maintenance(struct dctx *d, struct cnode *val, void *obj);
 void dec_mo_depends_on(struct dctx *d, struct cnode *val, void *obj);
+/* The depends_on item of monitor FROM that names monitor TO (its list if none). */
+const struct cnode *dec_depends_item(struct dctx *d, size_t from, size_t to);
 
 #endif

@@ -413,7 +413,8 @@ void tocsin_config_free(struct tocsin_config *config)
         webhook_free(&config->webhooks[i]);
     for (size_t i = 0; i < config->n_policies; i++)
         policy_free(&config->policies[i]);
-    for (size_t i = 0; i < config->n_monitors; i++)
+    /* A load that failed half way never counted n_monitors_all. */
+    for (size_t i = 0; i < config->n_monitors || i < config->n_monitors_all; i++)
         monitor_free(&config->monitors[i]);
     for (size_t i = 0; i < config->n_regions; i++)
         region_free(&config->regions[i]);
