@@ -223,6 +223,39 @@ static void log_transition(const struct tocsin_monitor_conf *m, enum tocsin_stat
                 result->error_message[0] ? "error" : NULL, result->error_message);
 }
 
+const uint32_t tocsin_duration_bounds_ms[TOCSIN_DURATION_BUCKETS - 1] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
+};
+
+/* What the API, /status and /metrics show of a check; the decisions never
+ * read it. */
+static void record_check(struct generation *g, size_t monitor, size_t slot,
+                         const struct tocsin_result *r)
+{
+    const struct tocsin_monitor_conf *m = &g->config->monitors[monitor];
+    struct tocsin_last_check *c = tocsin_agent_check(g, monitor, slot);
+    struct tocsin_duration_histogram *h =
+        &g->durations[(size_t)m->type * g->config->n_regions + r->region];
+    bool down = r->status == TOCSIN_STATUS_DOWN;
+    uint64_t ms = r->response_time_ms > 0 ? (uint64_t)r->response_time_ms : 0;
+    size_t b = 0;
+
+    if (!down || c->error_message == NULL || strcmp(c->error_message, r->error_message) != 0) {
+        free(c->error_message);
+        c->error_message = down ? strdup(r->error_message) : NULL;
+    }
+    c->timestamp = r->timestamp;
+    c->response_time_ms = ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
+    c->status_code = (int16_t)r->status_code;
+    c->status = (uint8_t)r->status;
+    c->error_kind = (uint8_t)r->error_kind;
+    down ? c->down++ : c->up++;
+    while (b < TOCSIN_DURATION_BUCKETS - 1 && ms > tocsin_duration_bounds_ms[b])
+        b++;
+    h->counts[b]++;
+    h->sum_ms += ms;
+}
+
 static void on_check_result(void *data, size_t monitor, size_t slot,
                             const struct tocsin_result *result)
 {
@@ -235,6 +268,7 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     log_check(a, m, result);
     if ((size_t)result->error_kind <= TOCSIN_ERR_INTERNAL)
         a->counters.results[result->error_kind]++;
+    record_check(&a->gen, monitor, slot, result);
     if (!guard_result(a, monitor, slot, result))
         return;
     hold = decide_hold(a, monitor);
@@ -268,6 +302,15 @@ static void free_states(struct generation *g)
     free(g->dirty);
     tocsin_guard_free(g->guard);
     free(g->recovered_ms);
+    if (g->checks)
+        for (size_t i = 0; i < g->first_check[g->config->n_monitors]; i++)
+            free(g->checks[i].error_message);
+    free(g->checks);
+    free(g->first_check);
+    free(g->durations);
+    g->checks = NULL;
+    g->first_check = NULL;
+    g->durations = NULL;
     g->guard = NULL;
     g->recovered_ms = NULL;
     g->states = NULL;
@@ -288,6 +331,24 @@ static size_t max_alerts_per_result(const struct tocsin_config *config)
             most = n;
     }
     return most;
+}
+
+static int init_checks(struct generation *g)
+{
+    const struct tocsin_config *c = g->config;
+    size_t n = 0;
+
+    g->first_check = calloc(c->n_monitors + 1, sizeof(*g->first_check));
+    g->durations = calloc(TOCSIN_PROBE_TYPES * c->n_regions + 1, sizeof(*g->durations));
+    if (g->first_check == NULL || g->durations == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->n_monitors; i++) {
+        g->first_check[i] = n;
+        n += c->monitors[i].n_regions;
+    }
+    g->first_check[c->n_monitors] = n;
+    g->checks = calloc(n + 1, sizeof(*g->checks));
+    return g->checks ? 0 : -ENOMEM;
 }
 
 static int init_states(struct tocsin_agent *a, struct generation *g)
@@ -314,7 +375,7 @@ static int init_states(struct tocsin_agent *a, struct generation *g)
             return -ENOMEM;
         g->states[i].degraded = tocsin_guard_regions(g->guard);
     }
-    return 0;
+    return init_checks(g);
 }
 
 static size_t find_monitor(const struct tocsin_config *config, const char *id)
@@ -555,6 +616,51 @@ static void on_reload_sender_closed(void *data)
     tocsin_engine_close(&a->gen.engine, on_reload_engine_closed);
 }
 
+static struct retired_outcomes *retired_of(const struct tocsin_agent *a, const char *webhook)
+{
+    for (size_t i = 0; i < a->n_retired_outcomes; i++)
+        if (strcmp(a->retired_outcomes[i].webhook, webhook) == 0)
+            return &a->retired_outcomes[i];
+    return NULL;
+}
+
+void tocsin_agent_webhook_outcomes(const struct tocsin_agent *a, size_t w,
+                                   uint64_t out[TOCSIN_OUTCOMES])
+{
+    const struct retired_outcomes *r = retired_of(a, a->config->webhooks[w].name);
+
+    memset(out, 0, TOCSIN_OUTCOMES * sizeof(*out));
+    if (a->gen.sender)
+        tocsin_sender_webhook_outcomes(a->gen.sender, w, out);
+    for (size_t k = 0; r && k < TOCSIN_OUTCOMES; k++)
+        out[k] += r->n[k];
+}
+
+/* Per webhook name, so a webhook that stays through a reload keeps counting. */
+static void retire_outcomes(struct tocsin_agent *a)
+{
+    for (size_t w = 0; w < a->config->n_webhooks; w++) {
+        const char *name = a->config->webhooks[w].name;
+        struct retired_outcomes *r = retired_of(a, name), *more;
+        uint64_t n[TOCSIN_OUTCOMES];
+
+        if (r == NULL) {
+            more = realloc(a->retired_outcomes, (a->n_retired_outcomes + 1) * sizeof(*more));
+            if (more == NULL)
+                return; /* the counters restart: /metrics shows a reset, nothing worse */
+            a->retired_outcomes = more;
+            r = &more[a->n_retired_outcomes];
+            *r = (struct retired_outcomes){.webhook = strdup(name)};
+            if (r->webhook == NULL)
+                return;
+            a->n_retired_outcomes++;
+        }
+        tocsin_sender_webhook_outcomes(a->gen.sender, w, n);
+        for (size_t k = 0; k < TOCSIN_OUTCOMES; k++)
+            r->n[k] += n[k];
+    }
+}
+
 /* Counters of the parts a reload replaces carry on in /metrics. */
 static void retire_stats(struct tocsin_agent *a)
 {
@@ -577,6 +683,7 @@ static void retire_stats(struct tocsin_agent *a)
     rc->lateness_sum_ms += sc.lateness_sum_ms;
     for (size_t i = 0; i < TOCSIN_LATENESS_BUCKETS; i++)
         rc->lateness[i] += sc.lateness[i];
+    retire_outcomes(a);
 }
 
 /* Checks cut short were discarded by the scheduler; the states are final. */
@@ -766,6 +873,9 @@ static void part_stopped(struct tocsin_agent *a)
     free_states(&a->gen);
     tocsin_config_free(a->gen.owned);
     free(a->decided);
+    for (size_t i = 0; i < a->n_retired_outcomes; i++)
+        free(a->retired_outcomes[i].webhook);
+    free(a->retired_outcomes);
     if (a->state_lock >= 0)
         close(a->state_lock);
     if (a->on_stopped)

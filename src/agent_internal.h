@@ -6,9 +6,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "tocsin/agent.h"
+#include "tocsin/buf.h"
 #include "tocsin/engine.h"
 #include "tocsin/guard.h"
 #include "tocsin/holds.h"
@@ -31,6 +33,25 @@ struct tocsin_agent_counters {
     uint64_t reload_failures;
 };
 
+/* The latest result of one check (monitor, region slot), for the API, /status
+ * and /metrics: 32 bytes, and the message only while the check fails. */
+struct tocsin_last_check {
+    int64_t timestamp;          /* Unix s at completion; 0 = not run yet */
+    char *error_message;        /* malloc'd while DOWN; NULL when UP or out of memory */
+    uint32_t up, down;          /* results counted since this generation started */
+    int32_t response_time_ms;
+    int16_t status_code;
+    uint8_t status, error_kind;
+};
+
+/* Check durations per (probe type, region): tocsin_check_duration_seconds. */
+#define TOCSIN_DURATION_BUCKETS 13 /* 12 bounds and +Inf */
+extern const uint32_t tocsin_duration_bounds_ms[TOCSIN_DURATION_BUCKETS - 1];
+struct tocsin_duration_histogram {
+    uint64_t counts[TOCSIN_DURATION_BUCKETS];
+    uint64_t sum_ms;
+};
+
 /* Everything that is built from one config and rebuilt by a reload. */
 struct generation {
     const struct tocsin_config *config;
@@ -44,7 +65,17 @@ struct generation {
     bool *dirty;                         /* per monitor: counters changed since written */
     struct tocsin_guard *guard;          /* the prober guard of this config's regions */
     int64_t *recovered_ms;               /* per region: wall ms it last stopped being degraded */
+    struct tocsin_last_check *checks;    /* every check, monitor by monitor */
+    size_t *first_check;                 /* per monitor: index of its first check */
+    struct tocsin_duration_histogram *durations; /* [type * n_regions + region] */
 };
+
+/* Monitor I's check in region slot SLOT. */
+static inline struct tocsin_last_check *tocsin_agent_check(const struct generation *g, size_t i,
+                                                           size_t slot)
+{
+    return &g->checks[g->first_check[i] + slot];
+}
 
 struct tocsin_agent {
     uv_loop_t *loop;
@@ -71,6 +102,11 @@ struct tocsin_agent {
     struct tocsin_sender_stats retired_sender; /* of the senders closed by reloads */
     struct tocsin_sched_stats retired_sched;
     struct tocsin_sched_stats closing_sched;   /* of the scheduler a reload is closing */
+    struct retired_outcomes {                  /* per webhook name, of closed senders */
+        char *webhook;
+        uint64_t n[TOCSIN_OUTCOMES];
+    } *retired_outcomes;
+    size_t n_retired_outcomes;
     int64_t started_s;                   /* wall clock */
     struct tocsin_config *next_config;   /* a reload in progress: what it switches to */
     bool reload_again;                   /* SIGHUP while reloading */
@@ -80,6 +116,14 @@ struct tocsin_agent {
     void (*on_stopped)(void *data);
     void *on_stopped_data;
 };
+
+/* Attempts of webhook W of the running config by outcome, closed senders included. */
+void tocsin_agent_webhook_outcomes(const struct tocsin_agent *a, size_t w,
+                                   uint64_t out[TOCSIN_OUTCOMES]);
+
+/* /status (src/status_page.c): the HTML page, with PROBLEMS (a JSON array of
+ * strings, as /healthz lists them) at its top. */
+void tocsin_status_page(struct tocsin_agent *a, const json_t *problems, struct tocsin_buf *out);
 
 /* The HTTP endpoints (src/api.c): /metrics, /healthz, /status, /api/v1/... */
 void tocsin_api_handle(void *agent, const struct tocsin_http_request *req,

@@ -1,8 +1,9 @@
 /* The agent's HTTP endpoints (DESIGN §3 agent.listen, §7):
  *
- *   GET  /metrics                 Prometheus text (docs/metrics.md)
+ *   GET  /metrics                 Prometheus text (docs/http-api.md)
  *   GET  /healthz                 200 "ok", or 503 and one line per problem
- *   GET  /status                  JSON summary of the agent
+ *   GET  /status                  HTML page for people (src/status_page.c)
+ *   GET  /api/v1/status           JSON summary of the agent
  *   GET  /api/v1/monitors[/ID]    JSON state of every monitor, or of one
  *   GET  /api/v1/outbox           JSON deliveries not yet acknowledged
  *   POST /api/v1/outbox/retry     ?id=N | ?webhook=NAME | ?all=1: dead letters again
@@ -13,6 +14,8 @@
  * loopback clients (the server itself binds where agent.listen says). */
 #include "agent_internal.h"
 
+#include <ares.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -24,6 +27,7 @@
 #include "tocsin/format.h"
 #include "tocsin/json.h"
 #include "tocsin/metrics.h"
+#include "tocsin/probe.h"
 
 #define JSON_TYPE "application/json"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -131,6 +135,51 @@ static void result_metrics(struct tocsin_agent *a, struct tocsin_metrics *m)
             c->reload_failures);
 }
 
+static void duration_metrics(struct tocsin_agent *a, struct tocsin_metrics *m)
+{
+    const struct tocsin_config *config = a->config;
+    double bounds[TOCSIN_DURATION_BUCKETS - 1];
+
+    for (size_t i = 0; i < TOCSIN_DURATION_BUCKETS - 1; i++)
+        bounds[i] = (double)tocsin_duration_bounds_ms[i] / 1000.0;
+    tocsin_metrics_family(m, "tocsin_check_duration_seconds", TOCSIN_METRIC_HISTOGRAM,
+                          "Check durations (response_time_ms), by probe type and region.");
+    for (int t = 0; t < TOCSIN_PROBE_TYPES; t++)
+        for (size_t r = 0; r < config->n_regions; r++) {
+            const struct tocsin_duration_histogram *h =
+                &a->gen.durations[(size_t)t * config->n_regions + r];
+            tocsin_metrics_histogram(
+                m, "tocsin_check_duration_seconds",
+                (struct tocsin_label[]){{"type", tocsin_probe_kind_of(t)->name},
+                                        {"region", config->regions[r].name}},
+                2, bounds, h->counts, TOCSIN_DURATION_BUCKETS - 1, (double)h->sum_ms / 1000.0);
+        }
+}
+
+/* Per check (monitor x region): two counters, one for each result. */
+static void check_metrics(struct tocsin_agent *a, struct tocsin_metrics *m)
+{
+    const struct tocsin_config *config = a->config;
+
+    tocsin_metrics_family(m, "tocsin_monitor_checks_total", TOCSIN_METRIC_COUNTER,
+                          "Check results per monitor and region (since start or reload).");
+    for (size_t i = 0; i < config->n_monitors; i++)
+        for (size_t r = 0; r < config->monitors[i].n_regions; r++) {
+            const struct tocsin_last_check *c = tocsin_agent_check(&a->gen, i, r);
+            const char *region = config->regions[config->monitors[i].regions[r]].name;
+            tocsin_metrics_u64(m, "tocsin_monitor_checks_total",
+                               (struct tocsin_label[]){{"monitor", config->monitors[i].id},
+                                                       {"region", region},
+                                                       {"result", "up"}},
+                               3, c->up);
+            tocsin_metrics_u64(m, "tocsin_monitor_checks_total",
+                               (struct tocsin_label[]){{"monitor", config->monitors[i].id},
+                                                       {"region", region},
+                                                       {"result", "down"}},
+                               3, c->down);
+        }
+}
+
 static void monitor_metrics(struct tocsin_agent *a, struct tocsin_metrics *m)
 {
     const struct tocsin_config *config = a->config;
@@ -188,6 +237,19 @@ static void delivery_metrics(struct tocsin_agent *a, struct tocsin_metrics *m)
             st.attempts + r->attempts);
     counter(m, "tocsin_alert_refires_total", "Re-posts of firing alerts (alertmanager).",
             st.resent + r->resent);
+    tocsin_metrics_family(m, "tocsin_webhook_attempts_total", TOCSIN_METRIC_COUNTER,
+                          "Finished webhook requests by webhook and outcome: delivered (2xx), "
+                          "retry (failed, tried again later) or dead (dead letter).");
+    for (size_t w = 0; w < a->config->n_webhooks; w++) {
+        static const char *const outcome[TOCSIN_OUTCOMES] = {"delivered", "retry", "dead"};
+        uint64_t n[TOCSIN_OUTCOMES];
+        tocsin_agent_webhook_outcomes(a, w, n);
+        for (int k = 0; k < TOCSIN_OUTCOMES; k++)
+            tocsin_metrics_u64(m, "tocsin_webhook_attempts_total",
+                               (struct tocsin_label[]){{"webhook", a->config->webhooks[w].name},
+                                                       {"outcome", outcome[k]}},
+                               2, n[k]);
+    }
     gauge(m, "tocsin_deliveries_in_flight", "Webhook requests in flight.", st.in_flight);
     gauge(m, "tocsin_deliveries_waiting", "Deliveries queued, not in flight, not dead.",
           st.waiting);
@@ -206,16 +268,30 @@ static void delivery_metrics(struct tocsin_agent *a, struct tocsin_metrics *m)
 static void serve_metrics(struct tocsin_agent *a, struct tocsin_http_response *resp)
 {
     struct tocsin_metrics m;
+    char shard[16], shards[16];
 
     tocsin_metrics_init(&m);
-    tocsin_metrics_family(&m, "tocsin_build_info", TOCSIN_METRIC_GAUGE, "tocsin's version.");
+    tocsin_metrics_family(&m, "tocsin_build_info", TOCSIN_METRIC_GAUGE,
+                          "tocsin's version and the libraries it runs on.");
     tocsin_metrics_u64(&m, "tocsin_build_info",
-                       (struct tocsin_label[]){{"version", TOCSIN_VERSION}}, 1, 1);
+                       (struct tocsin_label[]){{"version", TOCSIN_VERSION},
+                                               {"libcurl", curl_version_info(CURLVERSION_NOW)->version},
+                                               {"libuv", uv_version_string()},
+                                               {"cares", ares_version(NULL)}},
+                       4, 1);
+    tocsin_metrics_family(&m, "tocsin_shard_info", TOCSIN_METRIC_GAUGE,
+                          "The agent.shard this agent runs (shard of shards).");
+    snprintf(shard, sizeof(shard), "%u", a->config->agent.shard_index);
+    snprintf(shards, sizeof(shards), "%u", a->config->agent.shard_count);
+    tocsin_metrics_u64(&m, "tocsin_shard_info",
+                       (struct tocsin_label[]){{"shard", shard}, {"shards", shards}}, 2, 1);
     tocsin_metrics_family(&m, "tocsin_start_time_seconds", TOCSIN_METRIC_GAUGE,
                           "When the agent started, Unix seconds.");
     tocsin_metrics_i64(&m, "tocsin_start_time_seconds", NULL, 0, a->started_s);
     sched_metrics(a, &m);
     result_metrics(a, &m);
+    duration_metrics(a, &m);
+    check_metrics(a, &m);
     monitor_metrics(a, &m);
     delivery_metrics(a, &m);
     if (tocsin_metrics_finish(&m, &resp->body, &resp->body_len) < 0) {
@@ -226,6 +302,16 @@ static void serve_metrics(struct tocsin_agent *a, struct tocsin_http_response *r
 }
 
 /* ---- /healthz and /status ---------------------------------------------------- */
+
+static json_t *time_or_null(int64_t t)
+{
+    char buf[32];
+
+    if (t <= 0)
+        return json_null();
+    tocsin_rfc3339(t, buf, sizeof(buf));
+    return json_string(buf);
+}
 
 /* Appends one problem line per unhealthy part to PROBLEMS (a JSON array). */
 static void health_problems(struct tocsin_agent *a, json_t *problems)
@@ -318,16 +404,40 @@ static void serve_status(struct tocsin_agent *a, struct tocsin_http_response *re
                            (json_int_t)st.dead_now, "unstored", (json_int_t)st.unstored));
 }
 
+static void serve_status_page(struct tocsin_agent *a, struct tocsin_http_response *resp)
+{
+    struct tocsin_buf page;
+    json_t *problems = json_array();
+
+    if (problems)
+        health_problems(a, problems);
+    tocsin_buf_init(&page);
+    tocsin_status_page(a, problems, &page);
+    json_decref(problems);
+    if (problems == NULL || tocsin_buf_finish(&page, &resp->body, &resp->body_len) < 0)
+        return respond_text(resp, 500, "out of memory\n");
+    resp->status = 200;
+    resp->content_type = "text/html; charset=utf-8";
+}
+
 /* ---- /api/v1/monitors --------------------------------------------------------- */
 
-static json_t *time_or_null(int64_t t)
+/* The region's latest result, in the fields of DESIGN §4; null before it ran. */
+static json_t *last_check_json(const struct tocsin_last_check *c)
 {
-    char buf[32];
+    bool down = c->status == TOCSIN_STATUS_DOWN;
 
-    if (t <= 0)
+    if (c->timestamp == 0)
         return json_null();
-    tocsin_rfc3339(t, buf, sizeof(buf));
-    return json_string(buf);
+    return json_pack("{s:s,s:o,s:o,s:o,s:I,s:o}", "status", tocsin_status_name(c->status),
+                     "error_kind", down ? json_string(tocsin_error_kind_name(c->error_kind))
+                                        : json_null(),
+                     "error_message", down && c->error_message
+                                          ? tocsin_json_string(c->error_message)
+                                          : json_null(),
+                     "status_code", c->status_code ? json_integer(c->status_code) : json_null(),
+                     "response_time_ms", (json_int_t)c->response_time_ms, "timestamp",
+                     time_or_null(c->timestamp));
 }
 
 static json_t *monitor_json(struct tocsin_agent *a, size_t i)
@@ -342,11 +452,12 @@ static json_t *monitor_json(struct tocsin_agent *a, size_t i)
     tocsin_monitor_display_url(m, target, sizeof(target)); /* userinfo redacted */
     for (size_t r = 0; regions && r < s->n_regions; r++)
         json_array_append_new(
-            regions, json_pack("{s:o,s:i,s:i,s:b}", "name",
+            regions, json_pack("{s:o,s:i,s:i,s:b,s:o}", "name",
                                tocsin_json_string(config->regions[m->regions[r]].name),
                                "consecutive_failures", s->region_failures[r],
                                "consecutive_successes", s->region_successes[r], "degraded",
-                               tocsin_guard_degraded(a->gen.guard, m->regions[r])));
+                               tocsin_guard_degraded(a->gen.guard, m->regions[r]), "last",
+                               last_check_json(tocsin_agent_check(&a->gen, i, r))));
     for (size_t w = 0; webhooks && w < s->n_webhooks; w++)
         if (s->webhook_level[w] > 0)
             json_object_set_new(webhooks, config->webhooks[w].name,
@@ -487,6 +598,9 @@ void tocsin_api_handle(void *data, const struct tocsin_http_request *req,
         if (is_get(req, resp))
             serve_healthz(a, resp);
     } else if (strcmp(path, "/status") == 0) {
+        if (is_get(req, resp))
+            serve_status_page(a, resp);
+    } else if (strcmp(path, "/api/v1/status") == 0) {
         if (is_get(req, resp))
             serve_status(a, resp);
     } else if (strcmp(path, "/api/v1/monitors") == 0) {

@@ -2,7 +2,6 @@
  * https://prometheus.io/docs/instrumenting/exposition_formats/ */
 #include "tocsin/metrics.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,40 +10,17 @@
 
 void tocsin_metrics_init(struct tocsin_metrics *m)
 {
-    *m = (struct tocsin_metrics){0};
+    tocsin_buf_init(&m->out);
 }
 
 static void append(struct tocsin_metrics *m, const char *s, size_t n)
 {
-    if (m->failed)
-        return;
-    if (n + 1 > m->cap - m->len) {
-        size_t cap = m->cap ? m->cap : 1024;
-        char *p;
-
-        while (cap - m->len < n + 1) {
-            if (cap > SIZE_MAX / 2) {
-                m->failed = true;
-                return;
-            }
-            cap *= 2;
-        }
-        p = realloc(m->buf, cap);
-        if (p == NULL) {
-            m->failed = true;
-            return;
-        }
-        m->buf = p;
-        m->cap = cap;
-    }
-    memcpy(m->buf + m->len, s, n);
-    m->len += n;
-    m->buf[m->len] = '\0';
+    tocsin_buf_append(&m->out, s, n);
 }
 
 static void puts_(struct tocsin_metrics *m, const char *s)
 {
-    append(m, s, strlen(s));
+    tocsin_buf_puts(&m->out, s);
 }
 
 /* S with backslash and newline escaped, and double quote too when QUOTE (label
@@ -183,17 +159,5 @@ void tocsin_metrics_histogram(struct tocsin_metrics *m, const char *name,
 
 int tocsin_metrics_finish(struct tocsin_metrics *m, char **out, size_t *len)
 {
-    if (!m->failed && m->buf == NULL)
-        append(m, "", 0); /* an empty exposition is still a string */
-    if (m->failed) {
-        free(m->buf);
-        tocsin_metrics_init(m);
-        *out = NULL;
-        *len = 0;
-        return -ENOMEM;
-    }
-    *out = m->buf;
-    *len = m->len;
-    tocsin_metrics_init(m);
-    return 0;
+    return tocsin_buf_finish(&m->out, out, len);
 }

@@ -101,6 +101,7 @@ struct webhook_queue {
     size_t ring_cap, ring_head, ring_n;
     struct firing *firing;        /* format->refire: incidents not recovered */
     struct delivery *refires;     /* re-posts in flight */
+    uint64_t outcomes[TOCSIN_OUTCOMES]; /* finished attempts, for /metrics */
 };
 
 struct tocsin_sender {
@@ -378,6 +379,8 @@ static void report(struct delivery *d, long status, bool delivered, int64_t retr
     char code[16], latency[24], attempt[16], retry[24];
     const char *name = d->queue->conf->name;
 
+    d->queue->outcomes[delivered ? TOCSIN_OUTCOME_DELIVERED
+                       : rep.will_retry ? TOCSIN_OUTCOME_RETRY : TOCSIN_OUTCOME_DEAD]++;
     snprintf(code, sizeof(code), "%ld", status);
     snprintf(latency, sizeof(latency), "%" PRId64, rep.latency_ms);
     snprintf(attempt, sizeof(attempt), "%d", d->row.attempts);
@@ -1292,6 +1295,12 @@ void tocsin_sender_stats(const struct tocsin_sender *s, struct tocsin_sender_sta
         for (const struct delivery *d = s->queues[i].head; d; d = d->next)
             if (d->phase == PHASE_WAITING || d->phase == PHASE_STORING)
                 out->waiting++;
+}
+
+void tocsin_sender_webhook_outcomes(const struct tocsin_sender *s, size_t w,
+                                    uint64_t out[TOCSIN_OUTCOMES])
+{
+    memcpy(out, s->queues[w].outcomes, sizeof(s->queues[w].outcomes));
 }
 
 bool tocsin_sender_healthy(const struct tocsin_sender *s)

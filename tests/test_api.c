@@ -56,7 +56,7 @@ static void write_config(struct fixture *f, const char *extra_webhook)
             "policies: {default: {failure_threshold: 2, levels: [{level: 1, after: 2, notify: [hook]}]}}\n"
             "defaults: {interval: 200ms, timeout: 150ms}\n"
             "monitors:\n"
-            "  - {id: up, url: \"http://127.0.0.1:%u/ok\"}\n"
+            "  - {id: up, name: \"Up <b>&</b>\", url: \"http://probe:pw-api-test@127.0.0.1:%u/ok\"}\n"
             "  - {id: down, url: \"http://127.0.0.1:%u/down\"}\n",
             f->dir, test_receiver_port(f->hook), extra_webhook, test_target_port(f->target),
             test_target_port(f->target));
@@ -168,7 +168,40 @@ static void test_endpoints_and_outbox(void **state)
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "ok\n");
 
-    root = get_json(f, "/status", 200);
+    /* per check: the latest result of each region, and counters by result */
+    request(f, "GET", "/metrics", &a);
+    assert_non_null(strstr(a.body, "tocsin_monitor_checks_total{monitor=\"down\",region=\"here\","
+                                   "result=\"up\"} 0\n"));
+    assert_non_null(strstr(a.body, "# TYPE tocsin_check_duration_seconds histogram\n"));
+    assert_non_null(strstr(a.body, "tocsin_check_duration_seconds_bucket{type=\"http\",region=\"here\","
+                                   "le=\"+Inf\"} "));
+    assert_non_null(strstr(a.body, "tocsin_webhook_attempts_total{webhook=\"hook\",outcome=\"dead\"} 1\n"));
+    assert_non_null(strstr(a.body, "tocsin_shard_info{shard=\"1\",shards=\"1\"} 1\n"));
+    assert_null(strstr(a.body, "pw-api-test"));
+    assert_null(strstr(a.body, SECRET));
+    root = get_json(f, "/api/v1/monitors/down", 200);
+    mon = json_object_get(json_array_get(json_object_get(root, "regions"), 0), "last");
+    assert_string_equal(json_string_value(json_object_get(mon, "status")), "DOWN");
+    assert_string_equal(json_string_value(json_object_get(mon, "error_kind")), "status");
+    assert_int_equal(json_integer_value(json_object_get(mon, "status_code")), 503);
+    assert_true(json_is_string(json_object_get(mon, "error_message")));
+    assert_true(json_is_string(json_object_get(mon, "timestamp")));
+    json_decref(root);
+
+    /* /status is a page for people: DOWN first, escaped, no credentials */
+    request(f, "GET", "/status", &a);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.content_type, "text/html; charset=utf-8");
+    assert_true(strncmp(a.body, "<!DOCTYPE html>", 15) == 0);
+    assert_non_null(strstr(a.body, "<title>1 down &middot; here &middot; tocsin</title>"));
+    assert_non_null(strstr(a.body, "Up &lt;b&gt;&amp;&lt;/b&gt;"));
+    assert_null(strstr(a.body, "<b>&</b>"));
+    assert_null(strstr(a.body, "pw-api-test"));
+    assert_non_null(strstr(a.body, "status: expected status 200-299, got 503"));
+    assert_true(strstr(a.body, ">down<") < strstr(a.body, ">up<")); /* DOWN rows first */
+    assert_non_null(strstr(a.body, "</html>\n"));
+
+    root = get_json(f, "/api/v1/status", 200);
     assert_true(json_is_true(json_object_get(root, "healthy")));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "monitors"), "down")), 1);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "outbox"), "dead")), 1);

@@ -196,8 +196,8 @@ static void test_growth(void **state)
     assert_int_equal(text[len], '\0');
     free(text);
     /* finish reset the writer: it can be used again. */
-    assert_null(m.buf);
-    assert_int_equal(m.len, 0);
+    assert_null(m.out.data);
+    assert_int_equal(m.out.len, 0);
 }
 
 /* A failed append (simulated: the flag is what append sets on ENOMEM) sticks:
@@ -211,14 +211,14 @@ static void test_sticky_failure(void **state)
     (void)state;
     tocsin_metrics_init(&m);
     tocsin_metrics_u64(&m, "before", NULL, 0, 1);
-    m.failed = true;
+    m.out.failed = true;
     tocsin_metrics_u64(&m, "after", NULL, 0, 2);
-    assert_null(strstr(m.buf, "after"));
+    assert_null(strstr(m.out.data, "after"));
     assert_int_equal(tocsin_metrics_finish(&m, &text, &len), -ENOMEM);
     assert_null(text);
     assert_int_equal(len, 0);
-    assert_null(m.buf);
-    assert_false(m.failed);
+    assert_null(m.out.data);
+    assert_false(m.out.failed);
 }
 
 int main(void)

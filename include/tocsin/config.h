@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum tocsin_probe_type { TOCSIN_PROBE_HTTP, TOCSIN_PROBE_TCP };
+enum tocsin_probe_type { TOCSIN_PROBE_HTTP, TOCSIN_PROBE_TCP, TOCSIN_PROBE_TYPES };
 enum tocsin_signing { TOCSIN_SIGNING_DEFAULT, TOCSIN_SIGNING_NONE, TOCSIN_SIGNING_STANDARD };
 enum tocsin_log_level { TOCSIN_LOG_DEBUG, TOCSIN_LOG_INFO, TOCSIN_LOG_WARN, TOCSIN_LOG_ERROR };
 enum tocsin_log_format { TOCSIN_LOG_LOGFMT, TOCSIN_LOG_JSON };

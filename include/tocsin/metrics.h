@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tocsin/buf.h"
+
 enum tocsin_metric_type {
     TOCSIN_METRIC_COUNTER,
     TOCSIN_METRIC_GAUGE,
@@ -29,9 +31,7 @@ struct tocsin_label {
 };
 
 struct tocsin_metrics {
-    char *buf;
-    size_t len, cap;
-    bool failed;
+    struct tocsin_buf out;
 };
 
 void tocsin_metrics_init(struct tocsin_metrics *m);

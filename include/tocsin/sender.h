@@ -71,6 +71,12 @@ int tocsin_sender_send(struct tocsin_sender *s, const struct tocsin_alert *alert
 #define TOCSIN_REFIRE_MS 60000u
 void tocsin_sender_set_refire_ms(struct tocsin_sender *s, uint64_t ms);
 void tocsin_sender_stats(const struct tocsin_sender *s, struct tocsin_sender_stats *out);
+
+/* How the attempts of webhook W (its config index) ended, since S started. */
+enum tocsin_outcome { TOCSIN_OUTCOME_DELIVERED, TOCSIN_OUTCOME_RETRY, TOCSIN_OUTCOME_DEAD,
+                      TOCSIN_OUTCOMES };
+void tocsin_sender_webhook_outcomes(const struct tocsin_sender *s, size_t w,
+                                    uint64_t out[TOCSIN_OUTCOMES]);
 /* False while an outbox commit failed and its alert is held only in memory. */
 bool tocsin_sender_healthy(const struct tocsin_sender *s);
 /* Restores ALERT, an incident already delivered before a restart or reload, as

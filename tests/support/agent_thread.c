@@ -95,7 +95,11 @@ void test_agent_http(const struct test_agent_thread *t, const char *method, cons
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, a);
-    if (curl_easy_perform(easy) == CURLE_OK)
+    if (curl_easy_perform(easy) == CURLE_OK) {
+        char *type = NULL;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a->status);
+        if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type)
+            snprintf(a->content_type, sizeof(a->content_type), "%s", type);
+    }
     curl_easy_cleanup(easy);
 }

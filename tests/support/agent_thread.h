@@ -34,6 +34,7 @@ struct test_http_answer {
     long status;        /* -1: no answer */
     char body[65536];   /* NUL-terminated, cut to fit */
     size_t len;
+    char content_type[128];
 };
 
 /* METHOD PATH on the agent's API into *A (a POST sends an empty body). */
