@@ -3,7 +3,7 @@
 # .ci/run and etc/demo/quickstart.sh.
 TOCSIN_BUILD_DEPS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
   libc-ares-dev libjansson-dev libssl-dev libyaml-dev libinih-dev libsqlite3-dev libmicrohttpd-dev libsystemd-dev"
-TOCSIN_TEST_DEPS="libcmocka-dev prometheus-alertmanager nodejs python3 valgrind"
+TOCSIN_TEST_DEPS="libcmocka-dev prometheus prometheus-alertmanager nodejs python3 valgrind"
 TOCSIN_DEMO_DEPS="nodejs"
 
 tocsin_install_deps() {

@@ -992,6 +992,7 @@ int tocsin_agent_run(const struct tocsin_config *config)
     }
     tocsin_agent_start(a);
     uv_run(&loop, UV_RUN_DEFAULT);
+    tocsin_log_flush_repeats();
     tocsin_info("stopped");
     return uv_loop_close(&loop) == 0 ? 0 : 1;
 }

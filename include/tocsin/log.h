@@ -2,7 +2,14 @@
 #ifndef TOCSIN_LOG_H
 #define TOCSIN_LOG_H
 
+#include <stdint.h>
+
 #include "tocsin/config.h"
+
+/* The same line (all but its timestamp) is written at most BURST times per
+ * WINDOW; the rest are counted into one "log lines suppressed" line. */
+#define TOCSIN_LOG_REPEAT_BURST 10u
+#define TOCSIN_LOG_REPEAT_WINDOW_MS 60000u
 
 void tocsin_log_setup(enum tocsin_log_level level, enum tocsin_log_format format);
 
@@ -10,6 +17,12 @@ void tocsin_log_setup(enum tocsin_log_level level, enum tocsin_log_format format
  *   tocsin_log(TOCSIN_LOG_WARN, "delivery failed", "webhook", w->name, "error", err, NULL);
  * Values are quoted/escaped as the format needs. */
 void tocsin_log(enum tocsin_log_level level, const char *msg, ...);
+
+/* Tests shorten the window; setting it forgets what was counted. */
+void tocsin_log_setup_repeats(unsigned burst, uint64_t window_ms);
+
+/* Reports the suppressed counts now (at exit: nothing goes unsaid). */
+void tocsin_log_flush_repeats(void);
 
 #define tocsin_debug(...) tocsin_log(TOCSIN_LOG_DEBUG, __VA_ARGS__, NULL)
 #define tocsin_info(...) tocsin_log(TOCSIN_LOG_INFO, __VA_ARGS__, NULL)
