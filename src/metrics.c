@@ -55,8 +55,14 @@ static void format_double(char *out, size_t size, double v)
     }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(out, size, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
+        if (strtod(out, NULL) == v) {
+            /* %g switches to an exponent once it exceeds the precision
+             * (10 → "1e+01"); Go keeps plain digits below 1e6, as in le="10". */
+            int exponent = v == 0 ? 0 : (int)floor(log10(fabs(v)));
+            if (exponent >= prec && exponent < 6)
+                snprintf(out, size, "%.*g", exponent + 1, v);
             return;
+        }
     }
 }
 

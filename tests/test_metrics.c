@@ -99,6 +99,9 @@ static void test_doubles(void **state)
     tocsin_metrics_double(&m, "d", NULL, 0, 1e21);
     tocsin_metrics_double(&m, "d", NULL, 0, 1.5e-7);
     tocsin_metrics_double(&m, "d", NULL, 0, 1700000000.123);
+    tocsin_metrics_double(&m, "d", NULL, 0, 10.0);
+    tocsin_metrics_double(&m, "d", NULL, 0, 30.0);
+    tocsin_metrics_double(&m, "d", NULL, 0, 1e6);
     tocsin_metrics_double(&m, "d", NULL, 0, INFINITY);
     tocsin_metrics_double(&m, "d", NULL, 0, -INFINITY);
     tocsin_metrics_double(&m, "d", l, 1, NAN);
@@ -110,6 +113,9 @@ static void test_doubles(void **state)
                     "d 1e+21\n"
                     "d 1.5e-07\n"
                     "d 1700000000.123\n"
+                    "d 10\n"
+                    "d 30\n"
+                    "d 1e+06\n"
                     "d +Inf\n"
                     "d -Inf\n"
                     "d{k=\"v\"} NaN\n");

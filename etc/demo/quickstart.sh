@@ -31,7 +31,7 @@ build/demo/tocsin run -c etc/tocsin.example.yaml > >(sed -u 's/^/[tocsin]   /') 
 agent=$!
 sleep 19
 # The agent's own view, from its HTTP API (agent.listen).
-node -e 'require("http").get("http://127.0.0.1:9966/status", r => { let b = "";
+node -e 'require("http").get("http://127.0.0.1:9966/api/v1/status", r => { let b = "";
   r.on("data", d => b += d); r.on("end", () => console.log("[status]   " + b)); })
   .on("error", e => console.log("[status]   " + e.message))'
 sleep 1
@@ -40,5 +40,5 @@ wait "$agent" || true
 sleep 0.2
 echo
 echo "Above: checks running, the target turning 503, one signed incident delivered and"
-echo "verified by the receiver, then the recovery; [status] is GET /status on the agent."
-echo "Edit etc/tocsin.example.yaml to try more (and see /metrics on 127.0.0.1:9966)."
+echo "verified by the receiver, then the recovery; [status] is GET /api/v1/status on the agent."
+echo "Edit etc/tocsin.example.yaml to try more (while it runs, http://127.0.0.1:9966/status is the status page, /metrics the metrics)."
