@@ -305,7 +305,15 @@ const char *dec_scalar_value(const struct cnode *map, const char *key)
     return n && n->kind == CNODE_SCALAR ? n->value : NULL;
 }
 
-/* Reports NAME if an earlier object had it; AT[] holds where each was defined. */
+void dec_report_duplicate(struct dctx *d, const char *what, const char *name,
+                          const struct cnode *at, const struct cnode *first)
+{
+    cfg_error_at(d->log, at, "duplicate %s \"%s\" (first defined at %s:%d:%d)", what, name,
+                 first->file->name, first->line, first->col);
+}
+
+/* Reports NAME if an earlier object had it; AT[] holds where each was defined.
+ * Linear: for the few webhooks, policies and regions (monitors are indexed). */
 bool dec_duplicate(struct dctx *d, const char *what, const char *name, const struct cnode *at,
                    const struct cnode **ats, char *(*name_of)(struct dctx *, size_t), size_t n)
 {
@@ -313,8 +321,7 @@ bool dec_duplicate(struct dctx *d, const char *what, const char *name, const str
         const char *other = name_of(d, i);
 
         if (other && ats[i] && strcmp(other, name) == 0) {
-            cfg_error_at(d->log, at, "duplicate %s \"%s\" (first defined at %s:%d:%d)", what,
-                         name, ats[i]->file->name, ats[i]->line, ats[i]->col);
+            dec_report_duplicate(d, what, name, at, ats[i]);
             return true;
         }
     }
@@ -507,7 +514,8 @@ static int alloc_arrays(struct dctx *d, const struct root_parts *parts, size_t n
     d->depends_at = calloc(nm + 1, sizeof(*d->depends_at));
     cfg->regions = calloc(nr, sizeof(*cfg->regions));
     if (!cfg->webhooks || !cfg->policies || !cfg->monitors || !d->webhook_at || !d->policy_at ||
-        !d->monitor_at || !d->region_at || !d->depends_at || !cfg->regions)
+        !d->monitor_at || !d->region_at || !d->depends_at || !cfg->regions ||
+        tocsin_name_index_init(&d->monitor_ids, nm) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -572,6 +580,7 @@ int cfg_decode(struct cfg_log *log, struct cnode *const *roots, size_t n,
     free(d.monitor_at);
     free(d.region_at);
     free(d.depends_at);
+    tocsin_name_index_free(&d.monitor_ids);
     free(d.region_names);
     return d.rc;
 }

@@ -230,15 +230,14 @@ static void resolve_parents(struct dctx *d, size_t self, const char *const *name
         return dec_oom(d);
     for (size_t i = 0; i < list->n; i++) {
         const struct cnode *item = list->items[i];
-        size_t j = 0, k = 0;
+        size_t j, k = 0;
 
         if (item->kind != CNODE_SCALAR) {
             cfg_error_at(d->log, item, "each item of \"depends_on\" must be a string");
             continue;
         }
-        while (j < d->cfg->n_monitors && strcmp(names[j], item->value) != 0)
-            j++;
-        if (j == d->cfg->n_monitors) {
+        j = tocsin_name_index_get(&d->monitor_ids, item->value);
+        if (j == TOCSIN_NAME_ABSENT) {
             dec_unknown_name(d, item, "monitor", names, d->cfg->n_monitors);
             continue;
         }

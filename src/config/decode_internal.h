@@ -8,6 +8,7 @@
 #define TOCSIN_CONFIG_DECODE_INTERNAL_H
 
 #include "decode.h"
+#include "tocsin/name_index.h"
 
 #define D_HTTP 1u /* monitor keys valid only for type http */
 #define D_TCP 2u  /* ... only for type tcp */
@@ -40,6 +41,7 @@ struct dctx {
     unsigned kind;          /* D_HTTP / D_TCP while decoding a monitor, else 0 */
     struct defaults def;
     const struct cnode **webhook_at, **policy_at, **monitor_at, **region_at; /* duplicates */
+    struct tocsin_name_index monitor_ids; /* id -> position, for duplicates and depends_on */
     struct cnode **depends_at;  /* parallel to cfg->monitors: its depends_on list or NULL */
     struct cnode *canaries_at;  /* agent.canaries, resolved once every monitor is known */
     const char **region_names; /* parallel to cfg->regions, "" for a nameless one */
@@ -90,6 +92,9 @@ void dec_set_headers(struct dctx *d, struct cnode *val, struct tocsin_kvlist *li
 bool dec_get_bool(struct dctx *d, const struct cnode *val, bool *out);
 void dec_set_where(struct dctx *d, const char *what, const char *name);
 const char *dec_scalar_value(const struct cnode *map, const char *key);
+/* Reports NAME as defined twice, first at FIRST. */
+void dec_report_duplicate(struct dctx *d, const char *what, const char *name,
+                          const struct cnode *at, const struct cnode *first);
 bool dec_duplicate(struct dctx *d, const char *what, const char *name, const struct cnode *at,
                    const struct cnode **ats, char *(*name_of)(struct dctx *, size_t), size_t n);
 size_t *dec_resolve_names(struct dctx *d, struct cnode *list, const char *what,

@@ -587,11 +587,6 @@ static void monitor_schedule(struct dctx *d, struct monitor_dec *md)
         dec_check_quorum(d, md->quorum ? md->quorum : md->regions, m->quorum, m->n_regions);
 }
 
-static char *monitor_id_at(struct dctx *d, size_t i)
-{
-    return d->cfg->monitors[i].id;
-}
-
 static void check_http_options(struct dctx *d, struct monitor_dec *md)
 {
     struct tocsin_monitor_conf *m = md->m;
@@ -659,9 +654,14 @@ static void monitor_finish(struct dctx *d, struct monitor_dec *md)
     else
         check_tcp_options(d, md);
     check_response_time(d, md);
-    if (m->id &&
-        dec_duplicate(d, "monitor id", m->id, md->idnode, d->monitor_at, monitor_id_at, self))
-        return;
+    if (m->id) {
+        size_t first = tocsin_name_index_put(&d->monitor_ids, m->id, self);
+
+        if (first == TOCSIN_NAME_ABSENT)
+            return dec_oom(d);
+        if (first != self)
+            return dec_report_duplicate(d, "monitor id", m->id, md->idnode, d->monitor_at[first]);
+    }
     d->monitor_at[self] = m->id ? md->idnode : NULL;
 }
 
