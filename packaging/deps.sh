@@ -3,8 +3,11 @@
 # .ci/run and etc/demo/quickstart.sh.
 TOCSIN_BUILD_DEPS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
   libc-ares-dev libjansson-dev libssl-dev libyaml-dev libinih-dev libsqlite3-dev libmicrohttpd-dev libsystemd-dev"
-TOCSIN_TEST_DEPS="libcmocka-dev prometheus prometheus-alertmanager nodejs python3 valgrind"
+TOCSIN_TEST_DEPS="libcmocka-dev prometheus prometheus-alertmanager nodejs python3 valgrind mandoc"
 TOCSIN_DEMO_DEPS="nodejs"
+# packaging/build: the deb (debhelper, dpkg-dev, fakeroot, lintian) and the rpm
+# (Debian's rpm has rpmbuild; debugedit and rpm2cpio come with it).
+TOCSIN_PACKAGE_DEPS="debhelper dpkg-dev fakeroot lintian rpm"
 
 tocsin_install_deps() {
   local want="" missing="" pkg sudo=""
@@ -13,6 +16,7 @@ tocsin_install_deps() {
       build) want="$want $TOCSIN_BUILD_DEPS" ;;
       test) want="$want $TOCSIN_TEST_DEPS" ;;
       demo) want="$want $TOCSIN_DEMO_DEPS" ;;
+      package) want="$want $TOCSIN_PACKAGE_DEPS" ;;
     esac
   done
   for pkg in $want; do

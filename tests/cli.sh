@@ -152,6 +152,16 @@ done
 
 export TOCSIN_DEMO_SECRET=cli-test-secret
 expect_rc 0 "check-config on etc/tocsin.example.yaml" -- check-config -c "$src/etc/tocsin.example.yaml"
+# The installed config and its INI form: valid with no environment at all.
+for shipped in tocsin.yaml tocsin.ini; do
+    rc=0
+    env -i "$tocsin" check-config -c "$src/etc/$shipped" >"$tmp/out" 2>"$tmp/err" || rc=$?
+    if [ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ] && grep -q ": ok (" "$tmp/out"; then
+        pass "check-config on etc/$shipped with env -i"
+    else
+        fail "check-config on etc/$shipped with env -i: exit $rc: $(cat "$tmp/out" "$tmp/err")"
+    fi
+done
 
 cat >"$tmp/bad.yaml" <<'EOF'
 monitors:

@@ -789,6 +789,60 @@ static void test_webhooks_yaml_ini(void **state)
     tocsin_config_free(b);
 }
 
+/* Asserts that YAML and INI files load with no diagnostic into one model. */
+static void assert_same_config(const char *yaml, const char *ini)
+{
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *a = NULL, *b = NULL;
+
+    assert_int_equal(load(yaml, &a, &diags), 0);
+    assert_int_equal(load(ini, &b, &diags), 0);
+    assert_int_equal(diags.n, 0);
+    assert_string_equal(a->agent.region, b->agent.region);
+    assert_string_equal(a->agent.state_dir, b->agent.state_dir);
+    assert_string_equal(a->agent.listen, b->agent.listen);
+    assert_int_equal(a->agent.max_concurrency, b->agent.max_concurrency);
+    assert_int_equal(a->agent.log_level, b->agent.log_level);
+    assert_int_equal(a->agent.log_format, b->agent.log_format);
+    assert_int_equal(a->agent.shard_index, b->agent.shard_index);
+    assert_int_equal(a->agent.shard_count, b->agent.shard_count);
+    assert_int_equal(a->agent.n_canaries, b->agent.n_canaries);
+    assert_memory_equal(a->agent.canaries, b->agent.canaries,
+                        a->agent.n_canaries * sizeof(size_t));
+    compare_regions(a, b);
+    assert_int_equal(a->n_webhooks, b->n_webhooks);
+    for (size_t i = 0; i < a->n_webhooks; i++)
+        compare_webhook(&a->webhooks[i], &b->webhooks[i]);
+    compare_policies(a, b);
+    assert_int_equal(a->n_monitors, b->n_monitors);
+    assert_int_equal(a->n_monitors_all, b->n_monitors_all);
+    for (size_t i = 0; i < a->n_monitors; i++)
+        compare_probe(&a->monitors[i], &b->monitors[i]);
+    tocsin_config_free(a);
+    tocsin_config_free(b);
+}
+
+/* The configuration the packages install (etc/tocsin.yaml) and its INI form:
+ * both valid with no environment and no other file, and the same model. */
+static void test_shipped_config(void **state)
+{
+    char yaml[PATH_MAX], ini[PATH_MAX];
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *cfg = NULL;
+
+    (void)state;
+    snprintf(yaml, sizeof(yaml), "%s/etc/tocsin.yaml", TOCSIN_SOURCE_DIR);
+    snprintf(ini, sizeof(ini), "%s/etc/tocsin.ini", TOCSIN_SOURCE_DIR);
+    assert_same_config(yaml, ini);
+    assert_int_equal(load(yaml, &cfg, &diags), 0);
+    assert_string_equal(cfg->agent.state_dir, "/var/lib/tocsin");
+    assert_string_equal(cfg->agent.listen, "127.0.0.1:9966");
+    assert_int_equal(cfg->n_webhooks, 0); /* nothing is sent until one is added */
+    assert_true(cfg->n_monitors <= 1);
+    tocsin_config_free(cfg);
+    tocsin_diags_free(&diags);
+}
+
 static void test_rate(void **state)
 {
     static const struct {
@@ -1038,6 +1092,7 @@ int main(void)
         cmocka_unit_test(test_env_and_secret_file),
         cmocka_unit_test(test_engine_yaml_ini),
         cmocka_unit_test(test_webhooks_yaml_ini),
+        cmocka_unit_test(test_shipped_config),
         cmocka_unit_test(test_rate),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_size),
