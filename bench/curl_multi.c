@@ -1,0 +1,164 @@
+/* bench/curl_multi.c: libcurl multi alone, the baseline for tocsin's HTTP checks.
+ *
+ * Keeps N GETs of URL in flight for T seconds on one curl multi handle
+ * (curl_multi_poll loop, no event library).  By default every request is a
+ * fresh connection (CURLOPT_FRESH_CONNECT + CURLOPT_FORBID_REUSE), which is what
+ * a tocsin HTTP check does; -k allows keep-alive (bench/run uses that to drive
+ * blackbox_exporter's /probe endpoint, where the exporter's own fresh connection
+ * to nginx is what is measured).
+ *
+ *   curl_multi -u URL [-c CONCURRENCY] [-t SECONDS] [-k]
+ *
+ * Prints one line: completed=N failed=N seconds=S cpu_us=U us_per_req=X
+ * (completed = transfers that ended CURLE_OK with a 2xx; CPU from getrusage).
+ * bench/run does not trust these numbers alone: it counts nginx's stub_status
+ * and reads /proc for every contender in the same way.
+ *
+ * Only loopback targets are accepted. */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *data)
+{
+    (void)ptr;
+    (void)data;
+    return size * nmemb;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_us(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static int loopback_url(const char *url)
+{
+    const char *p = strstr(url, "://");
+
+    if (!p)
+        return 0;
+    p += 3;
+    return strncmp(p, "127.", 4) == 0 || strncmp(p, "[::1]", 5) == 0 ||
+           strncmp(p, "localhost", 9) == 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: curl_multi -u URL [-c CONCURRENCY] [-t SECONDS] [-k]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = NULL;
+    int conc = 64, keepalive = 0, opt;
+    double seconds = 10;
+    long completed = 0, failed = 0;
+
+    while ((opt = getopt(argc, argv, "u:c:t:kh")) != -1) {
+        switch (opt) {
+        case 'u': url = optarg; break;
+        case 'c': conc = atoi(optarg); break;
+        case 't': seconds = atof(optarg); break;
+        case 'k': keepalive = 1; break;
+        default: usage();
+        }
+    }
+    if (!url || conc < 1 || seconds <= 0)
+        usage();
+    if (!loopback_url(url)) {
+        fprintf(stderr, "curl_multi: only loopback URLs (127.0.0.0/8, [::1], localhost)\n");
+        return 2;
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    CURLM *multi = curl_multi_init();
+    CURL **easy = calloc((size_t)conc, sizeof(*easy));
+    if (!multi || !easy)
+        return 1;
+    /* Enough for the exporter case; with FORBID_REUSE no connection is kept. */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conc);
+    for (int i = 0; i < conc; i++) {
+        easy[i] = curl_easy_init();
+        curl_easy_setopt(easy[i], CURLOPT_URL, url);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(easy[i], CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy[i], CURLOPT_PROXY, "");
+        curl_easy_setopt(easy[i], CURLOPT_TIMEOUT_MS, 10000L);
+        if (!keepalive) {
+            curl_easy_setopt(easy[i], CURLOPT_FRESH_CONNECT, 1L);
+            curl_easy_setopt(easy[i], CURLOPT_FORBID_REUSE, 1L);
+        }
+        curl_multi_add_handle(multi, easy[i]);
+    }
+
+    double t0 = now_s(), deadline = t0 + seconds, c0 = cpu_us();
+    int running = conc;
+
+    while (!stop && running > 0) {
+        int numfds;
+        CURLMsg *msg;
+        int left;
+
+        curl_multi_perform(multi, &running);
+        while ((msg = curl_multi_info_read(multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            CURL *e = msg->easy_handle;
+            long code = 0;
+
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+            if (msg->data.result == CURLE_OK && code >= 200 && code < 300)
+                completed++;
+            else
+                failed++;
+            curl_multi_remove_handle(multi, e);
+            if (now_s() < deadline && !stop) {
+                curl_multi_add_handle(multi, e);
+                running++;
+            }
+        }
+        if (running > 0)
+            curl_multi_poll(multi, NULL, 0, 100, &numfds);
+    }
+    double wall = now_s() - t0, cpu = cpu_us() - c0;
+
+    printf("completed=%ld failed=%ld seconds=%.3f cpu_us=%.0f us_per_req=%.1f\n", completed, failed,
+           wall, cpu, completed ? cpu / (double)completed : 0.0);
+    for (int i = 0; i < conc; i++) {
+        curl_multi_remove_handle(multi, easy[i]);
+        curl_easy_cleanup(easy[i]);
+    }
+    curl_multi_cleanup(multi);
+    free(easy);
+    curl_global_cleanup();
+    return 0;
+}
