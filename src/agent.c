@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -387,6 +388,14 @@ static void on_owed_recovery(void *data, const struct tocsin_alert *alert)
 /* A stored state is kept when its monitor is still configured with the same
  * identity; otherwise the monitor starts UNKNOWN and an incident it had sent
  * gets its recovery now, committed with the state's removal. */
+/* The config's parse tree (a node per YAML scalar) is freed after loading,
+ * but glibc keeps the pages: at 100,000 monitors that is 55 MB the agent never
+ * uses again.  Give them back once a config is running. */
+static void return_parse_memory(void)
+{
+    malloc_trim(0);
+}
+
 static void adopt_state(struct tocsin_agent *a, const struct tocsin_name_index *ids,
                         const struct tocsin_state_row *row, int64_t now_ms, size_t *kept)
 {
@@ -601,6 +610,7 @@ static void on_reload_engine_closed(struct tocsin_engine *e)
         tocsin_info("reloaded", "monitors", count, "config", a->config->path);
         tocsin_sched_start(a->gen.sched);
         flush_states(a, false);
+        return_parse_memory();
         notify(a, "READY=1");
     }
     if (a->stop_requested)
@@ -851,6 +861,7 @@ void tocsin_agent_start(struct tocsin_agent *a)
     tocsin_sched_start(a->gen.sched);
     uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
     flush_states(a, false); /* the monitors that left or changed at start */
+    return_parse_memory();
     tocsin_notifier_start(a->loop, &a->notifier, service_status, a);
     a->notifier_open = true;
 }

@@ -277,7 +277,9 @@ static void compare_monitor(const struct tocsin_monitor_conf *x, const struct to
     assert_true((x->url == NULL) == (y->url == NULL));
     if (x->url)
         assert_string_equal(x->url, y->url);
-    assert_string_equal(x->method, y->method);
+    assert_true((x->method == NULL) == (y->method == NULL)); /* NULL for tcp */
+    if (x->method)
+        assert_string_equal(x->method, y->method);
     compare_kv(&x->headers, &y->headers);
     assert_int_equal(x->n_expect_status, y->n_expect_status);
     assert_memory_equal(x->expect_status, y->expect_status,

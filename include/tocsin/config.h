@@ -135,9 +135,9 @@ struct tocsin_monitor_conf {
     enum tocsin_probe_type type;
     /* http */
     char *url;
-    char *method;          /* default "GET" */
+    char *method;          /* default "GET"; NULL for tcp */
     struct tocsin_kvlist headers;
-    struct tocsin_status_range *expect_status; /* default {200-299} */
+    struct tocsin_status_range *expect_status; /* default {200-299}; NULL, 0 for tcp */
     size_t n_expect_status;
     char *body;                 /* request body; NULL = none */
     size_t body_len;

@@ -649,10 +649,18 @@ static void monitor_finish(struct dctx *d, struct monitor_dec *md)
     monitor_schedule(d, md);
     if (d->rc < 0)
         return;
-    if (m->type == TOCSIN_PROBE_HTTP)
+    if (m->type == TOCSIN_PROBE_HTTP) {
         check_http_options(d, md);
-    else
+    } else {
         check_tcp_options(d, md);
+        /* HTTP's defaults mean nothing here; two mallocs per monitor are
+         * 6 MB at 100,000 TCP monitors. */
+        free(m->method);
+        free(m->expect_status);
+        m->method = NULL;
+        m->expect_status = NULL;
+        m->n_expect_status = 0;
+    }
     check_response_time(d, md);
     if (m->id) {
         size_t first = tocsin_name_index_put(&d->monitor_ids, m->id, self);
