@@ -5,6 +5,8 @@ TOCSIN_BUILD_DEPS="build-essential cmake pkg-config libuv1-dev libcurl4-openssl-
   libc-ares-dev libjansson-dev libssl-dev libyaml-dev libinih-dev libsqlite3-dev libmicrohttpd-dev libsystemd-dev"
 TOCSIN_TEST_DEPS="libcmocka-dev prometheus prometheus-alertmanager nodejs python3 valgrind mandoc"
 TOCSIN_DEMO_DEPS="nodejs"
+# tests/fuzz/run.sh: libFuzzer comes with clang's runtime libraries.
+TOCSIN_FUZZ_DEPS="clang libclang-rt-14-dev"
 # packaging/build: the deb (debhelper, dpkg-dev, fakeroot, lintian) and the rpm
 # (Debian's rpm has rpmbuild; debugedit and rpm2cpio come with it).
 TOCSIN_PACKAGE_DEPS="debhelper dpkg-dev fakeroot lintian rpm"
@@ -17,6 +19,7 @@ tocsin_install_deps() {
       test) want="$want $TOCSIN_TEST_DEPS" ;;
       demo) want="$want $TOCSIN_DEMO_DEPS" ;;
       package) want="$want $TOCSIN_PACKAGE_DEPS" ;;
+      fuzz) want="$want $TOCSIN_FUZZ_DEPS" ;;
     esac
   done
   for pkg in $want; do

@@ -117,6 +117,8 @@ static int bind_listen(const struct sockaddr_storage *addr, socklen_t len, uint1
 
 /* ---- MHD callbacks -------------------------------------------------------- */
 
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct tocsin_http_server *s = cls;

@@ -304,7 +304,7 @@ static bool local_at(int64_t t, struct tm *tm)
     return (int64_t)tt == t && localtime_r(&tt, tm) != NULL;
 }
 
-bool tocsin_cron_matches(const struct tocsin_cron *cron, const char *timezone, int64_t t)
+bool tocsin_cron_matches(const struct tocsin_cron *cron, const char *tz_name, int64_t t)
 {
     struct tz_switch sw;
     struct tm tm;
@@ -312,7 +312,7 @@ bool tocsin_cron_matches(const struct tocsin_cron *cron, const char *timezone, i
 
     if (!cron)
         return false;
-    tz_enter(timezone, &sw);
+    tz_enter(tz_name, &sw);
     ok = local_at(t, &tm) && tm_matches(cron, &tm);
     tz_leave(&sw);
     return ok;

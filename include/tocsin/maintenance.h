@@ -20,7 +20,7 @@ void tocsin_cron_free(struct tocsin_cron *cron);
 /* True when the wall-clock minute of Unix time T, in TIMEZONE (NULL = local),
  * matches CRON.  DST as cron does it: a minute that does not exist that day is
  * skipped, one that happens twice matches twice. */
-bool tocsin_cron_matches(const struct tocsin_cron *cron, const char *timezone, int64_t t);
+bool tocsin_cron_matches(const struct tocsin_cron *cron, const char *tz_name, int64_t t);
 
 /* True when T falls in window W: a one-off [start, end), or a cron start at or
  * before T whose duration has not passed. */

@@ -76,7 +76,8 @@ static void check_references(struct dctx *d, const bool *here)
         }
     }
     for (size_t i = 0; i < a->n_canaries; i++)
-        if (!here[a->canaries[i]])
+        /* a monitor without an id (already an error) matched canary "" */
+        if (!here[a->canaries[i]] && cfg->monitors[a->canaries[i]].id)
             cfg_error_at(d->log, canary_item(d, cfg->monitors[a->canaries[i]].id),
                          "canary \"%s\" runs in shard %u/%u, not in this agent's %u/%u",
                          cfg->monitors[a->canaries[i]].id,

@@ -48,7 +48,7 @@ static int parse_children(struct yctx *y, struct cnode *parent, yaml_event_type_
 
     for (;;) {
         if ((rc = ynext(y, &ev)) < 0)
-            return rc;
+            break; /* a key read before the error is freed below */
         if (ev.type == end) {
             yaml_event_delete(&ev);
             return 0;

@@ -82,6 +82,8 @@ struct test_receiver {
 
 static const char received_body[] = "{\"received\":true}";
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;

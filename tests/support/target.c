@@ -89,6 +89,8 @@ struct req {
 static const char ok_body[] = "ok\n";
 
 /* MHD's own messages, marked so a RESET test's "internal error" reads as intended. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;

@@ -1,0 +1,19 @@
+/* libFuzzer target: the INI config loader (our line reader around inih ->
+ * node tree -> ${VAR} -> decoder -> model), see fuzz_config.h. */
+#include <errno.h>
+
+#include "fuzz_config.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fuzz_config_init();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_config_run(data, size, "fuzz.ini", cfg_parse_ini);
+    return 0;
+}
