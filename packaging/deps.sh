@@ -9,7 +9,7 @@ TOCSIN_DEMO_DEPS="nodejs"
 TOCSIN_FUZZ_DEPS="clang libclang-rt-14-dev"
 # packaging/build: the deb (debhelper, dpkg-dev, fakeroot, lintian) and the rpm
 # (Debian's rpm has rpmbuild; debugedit and rpm2cpio come with it).
-TOCSIN_PACKAGE_DEPS="debhelper dpkg-dev fakeroot lintian rpm"
+TOCSIN_PACKAGE_DEPS="debhelper dpkg-dev fakeroot lintian rpm cpio"
 
 tocsin_install_deps() {
   local want="" missing="" pkg sudo=""
