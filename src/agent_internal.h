@@ -90,8 +90,8 @@ struct tocsin_agent {
     struct tocsin_alert *decided;        /* alerts of one result, sent after logging it */
     size_t n_decided;
     size_t decided_cap;
-    uv_timer_t tick;                     /* every second: guard staleness, state flushes */
-    uint64_t ticks;
+    uv_timer_t tick;                     /* every 100 ms: guard staleness, a state flush slice */
+    size_t flush_cursor;                 /* the next monitor flush_slice looks at */
     bool state_write_failed;             /* a state commit failed: write them all again */
     uv_signal_t signals[3];
     bool signals_open;
