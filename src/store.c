@@ -4,13 +4,15 @@
  *   - the loop thread copies each operation into a struct op and appends it to
  *     s->queue (tocsin_store_insert, _update, ...);
  *   - the store thread, the only one that touches the SQLite connection once
- *     open has returned, lets the queue grow for up to BATCH_WINDOW_NS (or
- *     BATCH_MAX_OPS operations), runs all of it in ONE transaction, and moves
- *     the finished operations to s->done with a uv_async_send;
+ *     open has returned, takes everything queued, runs all of it in ONE
+ *     transaction, and moves the finished operations to s->done with a
+ *     uv_async_send;
  *   - back on the loop, on_async calls each operation's callback.
- * Batching costs up to 50 ms of latency per alert and buys one fsync per batch
- * instead of one per row (synchronous=FULL), which is what keeps a burst of
- * thousands of alerts from queueing behind the disk. */
+ * Group commit without a waiting window: an alert queued while the store is
+ * idle is committed at once (one fsync, well under a millisecond on a local
+ * disk), and what arrives during a commit goes whole into the next one, so a
+ * burst of thousands of alerts costs a few fsyncs, not one per row
+ * (synchronous=FULL), and never queues behind the disk. */
 #include "tocsin/store.h"
 
 #include <errno.h>
@@ -29,8 +31,6 @@
 #include "tocsin/log.h"
 
 #define DB_NAME "tocsin.db"
-#define BATCH_WINDOW_NS (50ull * 1000 * 1000)
-#define BATCH_MAX_OPS 256
 /* The loop is the only producer; if the disk is this far behind, callers get
  * -ENOBUFS and keep the alert in memory rather than growing without bound. */
 #define MAX_QUEUED 65536
@@ -165,8 +165,6 @@ struct tocsin_store {
     /* Under lock. */
     struct op_list queue;
     size_t n_queued;
-    uint64_t first_queued_ns; /* when the oldest queued op arrived (uv_hrtime) */
-    bool flush;               /* a load waits: commit now */
     bool stopping;
     bool exited;              /* the thread has closed the db and is returning */
     struct op_list done;
@@ -689,18 +687,6 @@ static void wait_for_work(struct tocsin_store *s)
         uv_cond_timedwait(&s->wake, &s->lock, s->next_prune_ns - now);
 }
 
-/* Lock held: lets the batch grow up to BATCH_WINDOW_NS after its first op,
- * unless it is full, a load waits for it or the store stops. */
-static void wait_for_batch(struct tocsin_store *s)
-{
-    uint64_t deadline = s->first_queued_ns + BATCH_WINDOW_NS;
-    uint64_t now;
-
-    while (!s->stopping && !s->flush && s->n_queued < BATCH_MAX_OPS &&
-           (now = uv_hrtime()) < deadline)
-        uv_cond_timedwait(&s->wake, &s->lock, deadline - now);
-}
-
 /* Lock held: takes the whole queue.  A load can only be last (the loop thread
  * waits in it, so nothing is queued after it) and is split off. */
 static struct op *take_batch(struct tocsin_store *s, struct op_list *writes)
@@ -722,7 +708,6 @@ static struct op *take_batch(struct tocsin_store *s, struct op_list *writes)
     writes->head = s->queue.head;
     s->queue = (struct op_list){NULL, NULL};
     s->n_queued = 0;
-    s->flush = false;
     return load;
 }
 
@@ -787,7 +772,6 @@ static void store_thread(void *arg)
     for (;;) {
         wait_for_work(s);
         if (s->queue.head) {
-            wait_for_batch(s);
             run_batch(s);
         } else if (s->stopping) {
             break;
@@ -877,12 +861,8 @@ static int enqueue_locked(struct tocsin_store *s, struct op *op)
     if (!load && s->n_queued >= MAX_QUEUED)
         return -ENOBUFS;
     list_push(&s->queue, op);
-    if (++s->n_queued == 1)
-        s->first_queued_ns = uv_hrtime();
-    if (load)
-        s->flush = true;
-    /* The thread waits for a first op, then for a full batch or a flush. */
-    if (s->n_queued == 1 || s->n_queued == BATCH_MAX_OPS || s->flush)
+    /* The thread waits only while the queue is empty. */
+    if (++s->n_queued == 1 || load)
         uv_cond_signal(&s->wake);
     return 0;
 }
@@ -927,8 +907,6 @@ void tocsin_store_group_end(struct tocsin_store *s)
     if (s == NULL || s->group_depth == 0 || --s->group_depth > 0 || s->group.head == NULL)
         return;
     uv_mutex_lock(&s->lock);
-    if (s->n_queued == 0)
-        s->first_queued_ns = uv_hrtime();
     s->n_queued += s->group_n;
     list_append(&s->queue, &s->group);
     s->group_n = 0;

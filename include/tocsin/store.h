@@ -1,6 +1,7 @@
 /* The store: one thread that owns the only SQLite connection (WAL,
  * synchronous=FULL) under state_dir, and commits what the loop queues in
- * batches every <= 50 ms; completions come back to the loop through uv_async.
+ * batches (all that is queued when the previous commit ends: group commit, no
+ * waiting window); completions come back to the loop through uv_async.
  * The loop never waits on a disk (DESIGN §1, §5). */
 #ifndef TOCSIN_STORE_H
 #define TOCSIN_STORE_H
