@@ -80,44 +80,45 @@ static void write_state(struct tocsin_agent *a, size_t monitor)
     free(doc);
 }
 
-/* Counters are written within 10 s (flush_slice) and at exit, not on every check. */
-static void flush_states(struct tocsin_agent *a, bool all)
+/* Queues the states of monitors [FROM, TO) that changed, or all of them, as
+ * one store group. */
+static void write_states(struct tocsin_agent *a, size_t from, size_t to, bool all)
 {
     if (a->store == NULL || a->gen.states == NULL)
         return;
-    all = all || a->state_write_failed;
     tocsin_store_group_begin(a->store);
-    for (size_t i = 0; i < a->config->n_monitors; i++)
+    for (size_t i = from; i < to; i++)
         if (all || a->gen.dirty[i])
             write_state(a, i);
     tocsin_store_group_end(a->store);
 }
 
-/* One tick's share of the dirty counters: a fixed slice of the monitors, so
+/* Every changed state now (start, reload, exit); every state after a failed
+ * commit, since the failed ones are no longer marked dirty. */
+static void flush_states(struct tocsin_agent *a)
+{
+    write_states(a, 0, a->config->n_monitors, a->state_write_failed);
+}
+
+/* One tick's share of the changed counters, a fixed slice of the monitors, so
  * the cost of writing states (identity HMAC, JSON, the store's queue) is
- * spread over every tick instead of stalling the loop once per period (p99
- * lateness).  After a failed write everything is written again at once. */
+ * spread over the period (FLUSH_SLICES ticks) instead of stalling the loop
+ * once per period (p99 lateness).  After a failed commit, every state is
+ * written again at the start of each period, in one group (they commit or
+ * fail together), as long as commits fail. */
 static void flush_slice(struct tocsin_agent *a)
 {
-    size_t n, end;
+    size_t n = a->config->n_monitors, end;
 
-    if (a->store == NULL || a->gen.states == NULL)
-        return;
-    if (a->state_write_failed) {
-        flush_states(a, true);
-        return;
-    }
-    n = a->config->n_monitors;
     if (a->flush_cursor >= n)
         a->flush_cursor = 0;
     end = a->flush_cursor + (n + FLUSH_SLICES - 1) / FLUSH_SLICES;
     if (end > n)
         end = n;
-    tocsin_store_group_begin(a->store);
-    for (size_t i = a->flush_cursor; i < end; i++)
-        if (a->gen.dirty[i])
-            write_state(a, i);
-    tocsin_store_group_end(a->store);
+    if (a->flush_cursor == 0 && a->state_write_failed)
+        flush_states(a);
+    else
+        write_states(a, a->flush_cursor, end, false);
     a->flush_cursor = end;
 }
 
@@ -636,7 +637,7 @@ static void on_reload_engine_closed(struct tocsin_engine *e)
         snprintf(count, sizeof(count), "%zu", a->config->n_monitors);
         tocsin_info("reloaded", "monitors", count, "config", a->config->path);
         tocsin_sched_start(a->gen.sched);
-        flush_states(a, false);
+        flush_states(a);
         return_parse_memory();
         notify(a, "READY=1");
     }
@@ -731,7 +732,7 @@ static void on_reload_sched_closed(void *data)
     struct tocsin_agent *a = data;
 
     a->gen.sched = NULL;
-    flush_states(a, false);
+    flush_states(a);
     retire_stats(a);
     tocsin_sender_close(a->gen.sender, RELOAD_DRAIN_MS, on_reload_sender_closed, a);
 }
@@ -887,7 +888,7 @@ void tocsin_agent_start(struct tocsin_agent *a)
     uv_update_time(a->loop); /* opening the store may have taken a while: spread from now */
     tocsin_sched_start(a->gen.sched);
     uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
-    flush_states(a, false); /* the monitors that left or changed at start */
+    flush_states(a); /* the monitors that left or changed at start */
     return_parse_memory();
     tocsin_notifier_start(a->loop, &a->notifier, service_status, a);
     a->notifier_open = true;
@@ -972,7 +973,7 @@ static void on_sched_closed(void *data)
     struct tocsin_agent *a = data;
 
     a->gen.sched = NULL;
-    flush_states(a, false); /* counters at exit */
+    flush_states(a); /* counters at exit */
     if (a->gen.sender)
         tocsin_sender_close(a->gen.sender, a->options.drain_ms, on_sender_closed, a);
     else
