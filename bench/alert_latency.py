@@ -10,8 +10,8 @@ every incident, serves again and waits for every recovery.  A receiver in
 this script timestamps each request when its headers have arrived; the
 decision time is the `ts` of the agent's `alert` log line for that monitor
 and event (JSON logs, millisecond resolution, same clock).  It prints the
-latency percentiles (ms) of all alerts and the outbox's part of it is inside:
-the alert is committed (synchronous=FULL) before it is sent.  Loopback only.
+latency percentiles (ms) of all alerts; the outbox commit (synchronous=FULL)
+is inside them, as an alert is sent only once committed.  Loopback only.
 Not a test: bench/run's table is the place for pass/fail, this prints numbers.
 """
 import argparse

@@ -27,6 +27,7 @@
 
 #include "tocsin/crypto.h"
 #include "tocsin/format.h"
+#include "utf16.h"
 
 /* Shared with tests/node/check_fixtures.js: keep both in step. */
 #define SECRET "tocsin-test-secret"
@@ -541,18 +542,6 @@ static void test_statuspage_partial_vs_major(void **state)
     json_decref(root);
 }
 
-/* UTF-16 units of valid UTF-8 S (what JavaScript's length counts). */
-static size_t utf16_units(const char *s)
-{
-    size_t units = 0;
-
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p & 0xC0) != 0x80)
-            units += *p >= 0xF0 ? 2 : 1;
-    }
-    return units;
-}
-
 static void test_pagerduty_summary_cut(void **state)
 {
     json_t *root, *payload;
@@ -563,7 +552,7 @@ static void test_pagerduty_summary_cut(void **state)
     payload = json_object_get(root, "payload");
     summary = jstr(payload, "summary");
     /* 1 + 1022 + 2 would be 1025 units: the emoji is left out whole. */
-    assert_int_equal(utf16_units(summary), 1023);
+    assert_int_equal(test_utf16_units(summary), 1023);
     assert_int_equal(strlen(summary), 1 + 1022 * 2);
     assert_memory_equal(summary, long_name, strlen(summary));
     assert_string_equal(jstr(payload, "severity"), "critical");

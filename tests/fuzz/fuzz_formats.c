@@ -26,6 +26,7 @@
 #include "tocsin/alert.h"
 #include "tocsin/format.h"
 #include "tocsin/result.h"
+#include "utf16.h"
 
 #define HEADER_BYTES 12
 #define N_FIELDS 9
@@ -52,17 +53,6 @@ static char *blow_up(const char *s, size_t len)
     return out;
 }
 
-static size_t utf16_units(const char *s)
-{
-    size_t units = 0;
-
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p & 0xC0) != 0x80)
-            units += *p >= 0xF0 ? 2 : 1;
-    }
-    return units;
-}
-
 static void check_body(const struct tocsin_format *f, const char *body, size_t len)
 {
     json_error_t jerr;
@@ -87,7 +77,7 @@ static void check_body(const struct tocsin_format *f, const char *body, size_t l
         const char *summary = json_string_value(json_object_get(json_object_get(root, "payload"),
                                                                 "summary"));
 
-        FUZZ_CHECK(summary == NULL || utf16_units(summary) <= 1024);
+        FUZZ_CHECK(summary == NULL || test_utf16_units(summary) <= 1024);
     }
     json_decref(root);
 }

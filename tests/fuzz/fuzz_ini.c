@@ -1,7 +1,5 @@
 /* libFuzzer target: the INI config loader (our line reader around inih ->
  * node tree -> ${VAR} -> decoder -> model), see fuzz_config.h. */
-#include <errno.h>
-
 #include "fuzz_config.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -1,7 +1,5 @@
 /* libFuzzer target: the YAML config loader (libyaml events -> node tree ->
  * ${VAR} -> decoder -> model), see fuzz_config.h. */
-#include <errno.h>
-
 #include "fuzz_config.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
