@@ -368,7 +368,8 @@ static void test_request_id_is_unique(void **state)
     store_open(h);
     insert_one(h, "dup", "ops", TOCSIN_OUTBOX_PENDING, &r[0]);
     tocsin_store_stats(h->s, &before);
-    /* One batch: the duplicates fail alone, the other row commits. */
+    /* In one batch or several: the duplicates fail alone, the other row
+     * commits. */
     insert(h, &row, &r[1]);
     insert(h, &other, &r[2]);
     insert(h, &other, &r[3]);
@@ -403,8 +404,10 @@ static void test_request_id_is_unique(void **state)
     harness_end(h);
 }
 
-/* 1000 inserts queued in one loop iteration: a handful of transactions (one
- * fsync each), not 1000. */
+/* 1000 inserts queued in one loop iteration: a few transactions (one fsync
+ * each), not 1000.  How few depends on how fast the worker takes the first
+ * ones while the rest are still being queued (no waiting window), so the
+ * bound is loose: a slow sanitizer build on a loaded host must pass too. */
 static void test_batching(void **state)
 {
     struct harness *h = harness_new();
@@ -431,7 +434,7 @@ static void test_batching(void **state)
     print_message("1000 inserts in %llu transactions\n",
                   (unsigned long long)(after.transactions - before.transactions));
     assert_true(after.transactions - before.transactions >= 1);
-    assert_true(after.transactions - before.transactions <= 8);
+    assert_true(after.transactions - before.transactions <= 100);
     assert_int_equal(after.ops - before.ops, MAX_RESULTS);
     assert_int_equal(after.failed, before.failed);
     assert_int_equal(after.queued, 0);
@@ -646,7 +649,8 @@ static void test_unusable_state_dir(void **state)
 
 /* A commit that cannot be written (EFBIG from RLIMIT_FSIZE here; a full disk
  * in production) fails every op of its batch, is rolled back, and the store
- * goes on: the same rows commit once the disk takes them. */
+ * goes on: the same rows commit once the disk takes them.  (That a batch
+ * fails as one is test_monitor_states_and_groups' group case.) */
 static void test_failed_commit_rolls_back_and_goes_on(void **state)
 {
     struct harness *h = harness_new();
@@ -683,9 +687,12 @@ static void test_failed_commit_rolls_back_and_goes_on(void **state)
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
     print_message("failed commit: %s\n", strerror(-r[1].status));
     assert_true(r[1].status < 0);
-    assert_int_equal(r[2].status, r[1].status); /* the whole batch */
+    assert_int_equal(r[2].status, r[1].status); /* small does not fit either */
     tocsin_store_stats(h->s, &after);
-    assert_int_equal(after.failed - before.failed, 1);
+    /* With group commit and no waiting window the worker may take "big"
+     * alone, before "small" is queued: one failed batch or two, never a
+     * commit. */
+    assert_in_range(after.failed - before.failed, 1, 2);
     assert_int_equal(after.transactions, before.transactions);
 
     insert(h, &big, &r[3]);
