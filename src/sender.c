@@ -6,6 +6,11 @@
  * and the rate limit, and not while a 429 pauses the webhook.  One uv timer
  * wakes the sender at the earliest time anything becomes possible.
  *
+ * A pass costs O(n) in the queue, and an alert storm brings thousands of
+ * events (a commit, an answer) per second while tens of thousands wait: so
+ * pump() only asks for a pass, and an idle handle makes at most one per queue
+ * per loop iteration, then arms the timer once.
+ *
  * Formats with `refire` (alertmanager) also keep their firing incidents, one
  * per monitor, and a second timer re-posts them every refire_ms: deliveries
  * outside the queue, never stored nor retried (see "re-posts" below). */
@@ -95,8 +100,8 @@ struct webhook_queue {
     struct delivery *head, *tail;
     size_t in_flight;
     uint64_t paused_until;        /* uv_now() ms; a 429 pauses the whole webhook */
-    bool pumping;                 /* pump() is running: a nested call only asks again */
-    bool repump;
+    bool pump_wanted;             /* something changed: pass over it this iteration */
+    uint64_t wake;                /* the last pass's answer: when anything could start */
     uint64_t *sends;              /* ring of recent send times (uv_now ms) */
     size_t ring_cap, ring_head, ring_n;
     struct firing *firing;        /* format->refire: incidents not recovered */
@@ -111,6 +116,7 @@ struct tocsin_sender {
     struct tocsin_store *store;
     struct tocsin_curl_uv curl;
     uv_timer_t timer;
+    uv_idle_t pump_idle;          /* active while a queue wants a pass */
     uv_timer_t refire_timer;      /* every refire_ms while anything fires */
     uint64_t refire_ms;
     struct webhook_queue *queues;
@@ -801,71 +807,85 @@ static void mark_blocked(const struct webhook_queue *q)
     set_free(&set);
 }
 
-/* Starting an attempt only turns a waiting delivery that was not blocked into
- * a sending one, and every later delivery of its monitor was already blocked
- * by it: the marks stay true for the whole pass. */
-static void pump_once(struct webhook_queue *q)
+/* When the webhook's rate window is full: the moment its oldest send leaves it. */
+static uint64_t rate_full_until(const struct webhook_queue *q, uint64_t now)
 {
-    uint64_t now = uv_now(q->sender->loop);
+    uint64_t free_at;
 
-    if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK || now < q->paused_until)
-        return; /* nothing can start: spare the pass over the queue */
-    mark_blocked(q);
-    for (struct delivery *d = q->head, *next; d; d = next) {
-        uint64_t wake = 0;
-        next = d->next;
-        if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK || now < q->paused_until)
-            break;
-        if (d->phase != PHASE_WAITING || d->due > now || d->blocked)
-            continue;
-        if (!rate_take(q, now, &wake))
-            break;
-        start_attempt(d);
-    }
+    if (q->ring_n < q->ring_cap)
+        return 0;
+    free_at = q->sends[q->ring_head] + q->conf->rate_period_ms;
+    return free_at > now ? free_at : 0;
 }
 
-/* An attempt that fails before any I/O completes at once and pumps again from
- * inside this loop; that nested call only asks for another pass, so the stack
- * stays flat however long the queue. */
+/* One pass over Q: starts what may go now and returns the earliest moment
+ * anything else could start.  What only a finishing attempt can unblock (16 in
+ * flight, or an earlier delivery of the same monitor) counts as never: on_done
+ * pumps then, and counting its past `due` would re-arm the timer at 0 for
+ * ever and spin the loop.  Starting an attempt only turns a waiting delivery
+ * that was not blocked into a sending one, and every later delivery of its
+ * monitor was already blocked by it: the marks stay true for the whole pass. */
+static uint64_t pump_pass(struct webhook_queue *q)
+{
+    uint64_t now = uv_now(q->sender->loop), wake = UINT64_MAX, rate_wake = 0;
+
+    /* Nothing can start: spare the pass over the queue.  Waking when the pause
+     * or the window ends is at worst one pass that finds nothing. */
+    if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK)
+        return UINT64_MAX;
+    if (now < q->paused_until)
+        return q->paused_until;
+    if ((rate_wake = rate_full_until(q, now)) != 0)
+        return rate_wake;
+    mark_blocked(q);
+    for (struct delivery *d = q->head, *next; d; d = next) {
+        next = d->next;
+        if (d->phase != PHASE_WAITING || d->blocked)
+            continue;
+        if (d->due > now) {
+            if (d->due < wake)
+                wake = d->due;
+            continue;
+        }
+        if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK)
+            return UINT64_MAX;
+        if (now < q->paused_until)
+            return q->paused_until;
+        if (!rate_take(q, now, &rate_wake))
+            return rate_wake;
+        start_attempt(d); /* one that fails at once asks for the next pass */
+    }
+    rate_wake = rate_full_until(q, now);
+    if (wake != UINT64_MAX && rate_wake > wake)
+        wake = rate_wake;
+    return wake;
+}
+
+static void on_pump_idle(uv_idle_t *idle)
+{
+    struct tocsin_sender *s = idle->data;
+
+    uv_idle_stop(idle);
+    for (size_t i = 0; i < s->n_queues; i++) {
+        struct webhook_queue *q = &s->queues[i];
+        if (!q->pump_wanted)
+            continue;
+        q->pump_wanted = false; /* before the pass: what it sets off asks again */
+        q->wake = pump_pass(q);
+    }
+    arm_timer(s);
+}
+
+/* Asks for a pass over Q in this loop iteration (the idle phase comes before
+ * the poll and keeps it from blocking), however many times it is called. */
 static void pump(struct webhook_queue *q)
 {
     struct tocsin_sender *s = q->sender;
 
     if (s->closing)
         return;
-    if (q->pumping) {
-        q->repump = true;
-        return;
-    }
-    q->pumping = true;
-    do {
-        q->repump = false;
-        pump_once(q);
-    } while (q->repump);
-    q->pumping = false;
-    arm_timer(s);
-}
-
-/* The earliest moment any queue could start something; the timer goes off then. */
-static uint64_t next_wake(const struct webhook_queue *q)
-{
-    uint64_t wake = UINT64_MAX;
-
-    /* What only a finishing attempt can unblock (16 in flight, or an earlier
-     * delivery of the same monitor) is pumped by on_done; counting its past
-     * `due` here would re-arm the timer at 0 for ever and spin the loop. */
-    if (q->in_flight >= MAX_IN_FLIGHT_PER_WEBHOOK)
-        return UINT64_MAX;
-    mark_blocked(q);
-    for (const struct delivery *d = q->head; d; d = d->next)
-        if (d->phase == PHASE_WAITING && d->due < wake && !d->blocked)
-            wake = d->due;
-    if (wake != UINT64_MAX && q->paused_until > wake)
-        wake = q->paused_until;
-    if (wake != UINT64_MAX && q->ring_n == q->ring_cap &&
-        q->sends[q->ring_head] + q->conf->rate_period_ms > wake)
-        wake = q->sends[q->ring_head] + q->conf->rate_period_ms;
-    return wake;
+    q->pump_wanted = true;
+    uv_idle_start(&s->pump_idle, on_pump_idle);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -887,11 +907,9 @@ static void arm_timer(struct tocsin_sender *s)
 
     if (s->closing)
         return;
-    for (size_t i = 0; i < s->n_queues; i++) {
-        uint64_t w = next_wake(&s->queues[i]);
-        if (w < wake)
-            wake = w;
-    }
+    for (size_t i = 0; i < s->n_queues; i++)
+        if (s->queues[i].wake < wake)
+            wake = s->queues[i].wake;
     if (s->stats.unstored > 0 && now + STORE_RETRY_MS < wake)
         wake = now + STORE_RETRY_MS;
     if (wake == UINT64_MAX)
@@ -1218,6 +1236,7 @@ static int init_queues(struct tocsin_sender *s)
         q->index = i;
         q->conf = &s->config->webhooks[i];
         q->format = tocsin_format_find(q->conf->format);
+        q->wake = UINT64_MAX;
         q->ring_cap = q->conf->rate_limit ? q->conf->rate_limit : 1;
         if (q->ring_cap > RATE_RING_MAX)
             q->ring_cap = RATE_RING_MAX;
@@ -1269,6 +1288,8 @@ int tocsin_sender_new(uv_loop_t *loop, const struct tocsin_config *config,
     }
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
+    uv_idle_init(loop, &s->pump_idle);
+    s->pump_idle.data = s;
     uv_timer_init(loop, &s->refire_timer);
     s->refire_timer.data = s;
     s->refire_ms = TOCSIN_REFIRE_MS;
@@ -1482,8 +1503,9 @@ static void finish_close(struct tocsin_sender *s)
                 tocsin_warn("delivery cut short at shutdown; the outbox keeps it", "webhook",
                             s->queues[i].conf->name, "request_id", d->row.request_id);
     free_queues(s);
-    s->open_parts = 3;
+    s->open_parts = 4;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->pump_idle, on_timer_closed);
     uv_close((uv_handle_t *)&s->refire_timer, on_timer_closed);
     tocsin_curl_uv_close(&s->curl, on_curl_closed);
 }
@@ -1504,6 +1526,7 @@ void tocsin_sender_close(struct tocsin_sender *s, uint64_t drain_ms, void (*on_c
 {
     s->closing = true; /* nothing new starts; attempts in flight may finish */
     uv_timer_stop(&s->refire_timer);
+    uv_idle_stop(&s->pump_idle);
     s->on_closed = on_closed;
     s->on_closed_data = data;
     if (s->stats.in_flight == 0) {
