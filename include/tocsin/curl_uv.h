@@ -1,5 +1,5 @@
-/* libcurl's multi_socket API driven by a libuv loop (one uv_poll per socket via
- * curl_multi_assign's table, one uv_timer from CURLMOPT_TIMERFUNCTION), plus a
+/* libcurl's multi_socket API driven by a libuv loop (curl's sockets in one
+ * epoll set, fdpoll.h; one uv_timer from CURLMOPT_TIMERFUNCTION), plus a
  * pool of easy handles.  The probes and the sender each own one. */
 #ifndef TOCSIN_CURL_UV_H
 #define TOCSIN_CURL_UV_H

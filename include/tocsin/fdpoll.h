@@ -1,60 +1,71 @@
-/* uv_poll handles indexed by file descriptor, with late close.
+/* Sockets of a library (libcurl, c-ares) watched through one epoll set.
  *
- * curl and c-ares tell us a socket is gone (CURL_POLL_REMOVE, sock state 0/0)
- * and then close it at once; the kernel reuses the number immediately, while
- * libuv may still hold a handle for it until its close callback.  So the owner
- * closes sockets through tocsin_fdtable_close_late(): the descriptor is closed
- * only after its uv_poll handle is gone, and a new socket never gets a number
- * libuv still knows (DESIGN §6). */
+ * One uv_poll_t per socket costs libuv two to four epoll_ctl calls and an
+ * ioctl per socket, and a close callback before the descriptor may be closed
+ * (libuv must forget a number before the kernel reuses it).  With fresh
+ * connections per check those calls were the agent's largest overhead over
+ * libcurl alone.  So a table owns one epoll set, watched by one uv_poll_t on
+ * the loop, and adds the library's sockets to it itself:
+ *
+ * - watch: EPOLL_CTL_ADD for a new socket, EPOLL_CTL_MOD when the events change;
+ * - release (the library stops watching): nothing at once; the socket stays
+ *   in the set and is deleted only if it reports an event nobody wants;
+ * - close_socket: close(2), which takes the socket out of the set, so a socket
+ *   that lived for one check costs two epoll_ctl calls.
+ *
+ * Every registration carries a generation, so an event already read for a
+ * descriptor that was closed and reused in the same batch is dropped. */
 #ifndef TOCSIN_FDPOLL_H
 #define TOCSIN_FDPOLL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct tocsin_fdpoll;
+/* STATUS is 0, or UV_EIO when the socket reported an error (EVENTS then holds
+ * everything watched, so the library reads the error itself). */
 typedef void (*tocsin_fdpoll_cb)(struct tocsin_fdpoll *p, int status, int events);
 
 struct tocsin_fdpoll {
-    uv_poll_t handle;
     int fd;
-    bool close_fd;             /* close the descriptor in the close callback */
-    struct tocsin_fdtable *table;
+    uint32_t gen;              /* of the current registration */
+    int events;                /* UV_READABLE|UV_WRITABLE watched; 0: released */
+    bool registered;           /* in the epoll set, as far as the table knows */
     tocsin_fdpoll_cb cb;
     void *data;                /* owner's per-socket data */
-    int events;                /* what the owner asked to watch */
 };
 
 struct tocsin_fdtable {
     uv_loop_t *loop;
-    struct tocsin_fdpoll **slots; /* slot[fd]: live or closing poll for fd */
+    int epfd;                  /* -1 until the first watch */
+    uv_poll_t poll;            /* on epfd */
+    struct tocsin_fdpoll **slots; /* slot[fd]: kept for reuse once allocated */
     size_t n_slots;
-    size_t n_open;             /* polls not yet through their close callback */
+    size_t n_open;             /* 1 while the poll handle is open, else 0 */
+    bool closing;
     void (*drained)(struct tocsin_fdtable *t); /* called when n_open drops to 0 */
 };
 
 void tocsin_fdtable_init(struct tocsin_fdtable *t, uv_loop_t *loop);
-/* Frees the slot array; every poll must have been released and closed. */
+/* Frees the slots; the table must be closed and drained (n_open == 0). */
 void tocsin_fdtable_free(struct tocsin_fdtable *t);
 
-/* The live poll for FD, or NULL. */
-struct tocsin_fdpoll *tocsin_fdtable_get(struct tocsin_fdtable *t, int fd);
-
-/* Starts watching FD for EVENTS (UV_READABLE|UV_WRITABLE), creating its poll if
- * needed.  0 or a negative libuv error (UV_EEXIST when libuv still knows FD). */
+/* Starts or changes watching FD for EVENTS (UV_READABLE|UV_WRITABLE).
+ * 0 or a negative libuv error. */
 int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
                          void *data);
 
-/* libuv stops a poll handle that reported an error; when the owner still wants
- * FD watched afterwards (the library read the error and carries on), this
- * starts it again with the events last asked for. */
-void tocsin_fdtable_rearm(struct tocsin_fdtable *t, int fd);
-
-/* Stops watching FD and closes its poll handle (freed in the close callback). */
+/* Stops reporting FD's events (the library no longer wants them). */
 void tocsin_fdtable_release(struct tocsin_fdtable *t, int fd);
 
-/* Closes FD now if no poll knows it, else once its poll handle has closed. */
-void tocsin_fdtable_close_late(struct tocsin_fdtable *t, int fd);
+/* Forgets FD and closes it. */
+void tocsin_fdtable_close_socket(struct tocsin_fdtable *t, int fd);
+
+/* Stops every watch and closes the epoll set; DRAINED fires once the poll
+ * handle has closed (at once in effect if no socket was ever watched: then
+ * n_open is already 0 and DRAINED is not called). */
+void tocsin_fdtable_close(struct tocsin_fdtable *t);
 
 #endif

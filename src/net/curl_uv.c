@@ -1,5 +1,5 @@
 /* libcurl multi_socket on libuv (pattern of curl's docs/examples/multi-uv.c),
- * with sockets closed late (fdpoll) and easy handles pooled. */
+ * with curl's sockets in one epoll set (fdpoll) and easy handles pooled. */
 #include "tocsin/curl_uv.h"
 
 #include <errno.h>
@@ -49,8 +49,6 @@ static void on_socket_event(struct tocsin_fdpoll *p, int status, int events)
             flags |= CURL_CSELECT_OUT;
     }
     curl_multi_socket_action(cu->multi, fd, flags, &running);
-    if (status < 0)
-        tocsin_fdtable_rearm(&cu->fds, fd); /* libuv stopped it; curl may still want it */
     check_done(cu);
 }
 
@@ -101,12 +99,12 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
     return 0;
 }
 
-/* CURLOPT_CLOSESOCKETFUNCTION: the descriptor outlives its uv_poll handle. */
+/* CURLOPT_CLOSESOCKETFUNCTION: the table forgets the number before its reuse. */
 static int on_close_socket(void *clientp, curl_socket_t s)
 {
     struct tocsin_curl_uv *cu = clientp;
 
-    tocsin_fdtable_close_late(&cu->fds, s);
+    tocsin_fdtable_close_socket(&cu->fds, s);
     return 0;
 }
 
@@ -219,9 +217,7 @@ void tocsin_curl_uv_close(struct tocsin_curl_uv *cu, void (*on_closed)(struct to
         curl_easy_cleanup(cu->pool[--cu->n_pool]);
     free(cu->pool);
     cu->pool = NULL;
-    /* Anything curl left watched is released now; fds close in close callbacks. */
-    for (size_t fd = 0; fd < cu->fds.n_slots; fd++)
-        tocsin_fdtable_release(&cu->fds, (int)fd);
+    tocsin_fdtable_close(&cu->fds);
     uv_close((uv_handle_t *)&cu->timer, on_timer_closed);
 }
 

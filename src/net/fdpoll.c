@@ -1,147 +1,211 @@
-/* uv_poll handles by descriptor with late close: see include/tocsin/fdpoll.h. */
+/* Library sockets in one epoll set: see include/tocsin/fdpoll.h. */
 #include "tocsin/fdpoll.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <unistd.h>
+
+/* Events read per wakeup; more stay ready in the set for the next iteration. */
+#define BATCH 128
 
 void tocsin_fdtable_init(struct tocsin_fdtable *t, uv_loop_t *loop)
 {
-    *t = (struct tocsin_fdtable){.loop = loop};
+    *t = (struct tocsin_fdtable){.loop = loop, .epfd = -1};
 }
 
 void tocsin_fdtable_free(struct tocsin_fdtable *t)
 {
+    for (size_t i = 0; i < t->n_slots; i++)
+        free(t->slots[i]);
     free(t->slots);
     t->slots = NULL;
     t->n_slots = 0;
 }
 
-struct tocsin_fdpoll *tocsin_fdtable_get(struct tocsin_fdtable *t, int fd)
+static struct tocsin_fdpoll *slot_of(struct tocsin_fdtable *t, int fd)
 {
-    struct tocsin_fdpoll *p;
-
-    if (fd < 0 || (size_t)fd >= t->n_slots)
-        return NULL;
-    p = t->slots[fd];
-    /* A closing poll is not live: it no longer delivers events. */
-    if (p == NULL || uv_is_closing((uv_handle_t *)&p->handle))
-        return NULL;
-    return p;
+    return fd >= 0 && (size_t)fd < t->n_slots ? t->slots[fd] : NULL;
 }
 
-/* Grows the slot array to hold FD; descriptors are bounded by RLIMIT_NOFILE. */
-static int reserve(struct tocsin_fdtable *t, int fd)
+/* The slot for FD, allocated on first use; descriptors are bounded by
+ * RLIMIT_NOFILE, so the array is too.  NULL on ENOMEM. */
+static struct tocsin_fdpoll *slot_for(struct tocsin_fdtable *t, int fd)
 {
     size_t n = t->n_slots ? t->n_slots : 64;
-    struct tocsin_fdpoll **slots;
 
-    if ((size_t)fd < t->n_slots)
-        return 0;
-    while (n <= (size_t)fd)
-        n *= 2;
-    slots = realloc(t->slots, n * sizeof(*slots));
-    if (slots == NULL)
-        return UV_ENOMEM;
-    for (size_t i = t->n_slots; i < n; i++)
-        slots[i] = NULL;
-    t->slots = slots;
-    t->n_slots = n;
-    return 0;
-}
+    if ((size_t)fd >= t->n_slots) {
+        struct tocsin_fdpoll **slots;
 
-static void on_poll(uv_poll_t *handle, int status, int events)
-{
-    struct tocsin_fdpoll *p = (struct tocsin_fdpoll *)handle;
-
-    p->cb(p, status, events);
-}
-
-static void on_closed(uv_handle_t *handle)
-{
-    struct tocsin_fdpoll *p = (struct tocsin_fdpoll *)handle;
-    struct tocsin_fdtable *t = p->table;
-
-    if (p->close_fd)
-        close(p->fd);
-    if (t->slots[p->fd] == p)
-        t->slots[p->fd] = NULL;
-    free(p);
-    if (--t->n_open == 0 && t->drained)
-        t->drained(t);
-}
-
-static int poll_open(struct tocsin_fdtable *t, int fd, struct tocsin_fdpoll **out)
-{
-    struct tocsin_fdpoll *p;
-    int rc = reserve(t, fd);
-
-    if (rc < 0)
-        return rc;
-    p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return UV_ENOMEM;
-    rc = uv_poll_init_socket(t->loop, &p->handle, fd);
-    if (rc < 0) {
-        free(p); /* never initialised, so no close callback owes anything */
-        return rc;
+        while (n <= (size_t)fd)
+            n *= 2;
+        slots = realloc(t->slots, n * sizeof(*slots));
+        if (slots == NULL)
+            return NULL;
+        for (size_t i = t->n_slots; i < n; i++)
+            slots[i] = NULL;
+        t->slots = slots;
+        t->n_slots = n;
     }
-    p->fd = fd;
-    p->table = t;
-    t->slots[fd] = p;
-    t->n_open++;
-    *out = p;
-    return 0;
+    if (t->slots[fd] == NULL && (t->slots[fd] = calloc(1, sizeof(*t->slots[fd]))) != NULL)
+        t->slots[fd]->fd = fd;
+    return t->slots[fd];
+}
+
+static uint64_t key_of(const struct tocsin_fdpoll *p)
+{
+    return (uint64_t)p->gen << 32 | (uint32_t)p->fd;
+}
+
+static void forget(struct tocsin_fdtable *t, struct tocsin_fdpoll *p)
+{
+    if (p->registered)
+        epoll_ctl(t->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+    p->registered = false;
+    p->events = 0;
+}
+
+static void dispatch(struct tocsin_fdtable *t, const struct epoll_event *ev)
+{
+    int fd = (int)(uint32_t)ev->data.u64;
+    struct tocsin_fdpoll *p = slot_of(t, fd);
+    int events = 0;
+    int status = 0;
+
+    if (p == NULL || key_of(p) != ev->data.u64 || !p->registered)
+        return; /* read before its descriptor was closed (and maybe reused) */
+    if (p->events == 0) {
+        forget(t, p); /* released but still open: the one wakeup it costs */
+        return;
+    }
+    if (ev->events & EPOLLIN)
+        events |= UV_READABLE;
+    if (ev->events & EPOLLOUT)
+        events |= UV_WRITABLE;
+    if (ev->events & (EPOLLERR | EPOLLHUP))
+        events |= p->events;
+    if (ev->events & EPOLLERR)
+        status = UV_EIO;
+    p->cb(p, status, events & p->events);
+}
+
+static void on_ready(uv_poll_t *handle, int status, int events)
+{
+    struct tocsin_fdtable *t = handle->data;
+    struct epoll_event evs[BATCH];
+    int n;
+
+    (void)status; /* an epoll descriptor reports no error of its own */
+    (void)events;
+    n = epoll_wait(t->epfd, evs, BATCH, 0);
+    /* A callback may close the table: then the rest of the batch is dropped. */
+    for (int i = 0; i < n && !t->closing; i++)
+        dispatch(t, &evs[i]);
+}
+
+/* The epoll set and its poll handle, made on the first watch. */
+static int open_set(struct tocsin_fdtable *t)
+{
+    int rc;
+
+    if (t->epfd < 0) {
+        t->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (t->epfd < 0)
+            return -errno;
+        rc = uv_poll_init(t->loop, &t->poll, t->epfd);
+        if (rc < 0) {
+            close(t->epfd); /* a handle that failed in init needs no close */
+            t->epfd = -1;
+            return rc;
+        }
+        t->poll.data = t;
+        t->n_open = 1;
+    }
+    if (uv_is_active((uv_handle_t *)&t->poll))
+        return 0;
+    return uv_poll_start(&t->poll, UV_READABLE, on_ready);
 }
 
 int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
                          void *data)
 {
-    struct tocsin_fdpoll *p = tocsin_fdtable_get(t, fd);
-    int rc;
+    struct tocsin_fdpoll *p;
+    struct epoll_event ev = {0};
+    int op, rc;
 
-    if (p == NULL) {
-        rc = poll_open(t, fd, &p);
-        if (rc < 0)
-            return rc;
-    }
+    if (t->closing)
+        return UV_ECANCELED;
+    rc = open_set(t);
+    if (rc < 0)
+        return rc;
+    p = slot_for(t, fd);
+    if (p == NULL)
+        return UV_ENOMEM;
     p->cb = cb;
     p->data = data;
+    if (p->registered && p->events == events)
+        return 0;
+    p->gen++;
+    ev.events = (events & UV_READABLE ? EPOLLIN : 0) | (events & UV_WRITABLE ? EPOLLOUT : 0);
+    ev.data.u64 = key_of(p);
+    op = p->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    rc = epoll_ctl(t->epfd, op, fd, &ev);
+    /* The library may have closed a socket itself (then its number is new to
+     * the set) or reused one the set still holds. */
+    if (rc < 0 && errno == ENOENT && op == EPOLL_CTL_MOD)
+        rc = epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev);
+    else if (rc < 0 && errno == EEXIST && op == EPOLL_CTL_ADD)
+        rc = epoll_ctl(t->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (rc < 0) {
+        rc = -errno;
+        p->registered = false;
+        p->events = 0;
+        return rc;
+    }
+    p->registered = true;
     p->events = events;
-    return uv_poll_start(&p->handle, events, on_poll);
-}
-
-void tocsin_fdtable_rearm(struct tocsin_fdtable *t, int fd)
-{
-    struct tocsin_fdpoll *p = tocsin_fdtable_get(t, fd);
-
-    if (p && !uv_is_active((uv_handle_t *)&p->handle))
-        uv_poll_start(&p->handle, p->events, on_poll);
+    return 0;
 }
 
 void tocsin_fdtable_release(struct tocsin_fdtable *t, int fd)
 {
-    struct tocsin_fdpoll *p = tocsin_fdtable_get(t, fd);
+    struct tocsin_fdpoll *p = slot_of(t, fd);
 
-    if (p == NULL)
-        return;
-    uv_poll_stop(&p->handle);
-    uv_close((uv_handle_t *)&p->handle, on_closed);
+    if (p != NULL)
+        p->events = 0; /* deleted from the set by close or by its next event */
 }
 
-void tocsin_fdtable_close_late(struct tocsin_fdtable *t, int fd)
+void tocsin_fdtable_close_socket(struct tocsin_fdtable *t, int fd)
 {
-    struct tocsin_fdpoll *p = NULL;
+    struct tocsin_fdpoll *p = slot_of(t, fd);
 
-    if (fd >= 0 && (size_t)fd < t->n_slots)
-        p = t->slots[fd];
-    if (p == NULL) {
-        close(fd);
+    if (p != NULL) {
+        p->registered = false; /* close(2) takes it out of the set */
+        p->events = 0;
+        p->gen++;
+    }
+    close(fd);
+}
+
+static void on_poll_closed(uv_handle_t *handle)
+{
+    struct tocsin_fdtable *t = handle->data;
+
+    close(t->epfd);
+    t->epfd = -1;
+    t->n_open = 0;
+    if (t->drained)
+        t->drained(t);
+}
+
+void tocsin_fdtable_close(struct tocsin_fdtable *t)
+{
+    if (t->closing)
         return;
-    }
-    p->close_fd = true;
-    if (!uv_is_closing((uv_handle_t *)&p->handle)) {
-        uv_poll_stop(&p->handle);
-        uv_close((uv_handle_t *)&p->handle, on_closed);
-    }
+    t->closing = true;
+    for (size_t i = 0; i < t->n_slots; i++)
+        if (t->slots[i] != NULL)
+            t->slots[i]->events = 0;
+    if (t->n_open > 0)
+        uv_close((uv_handle_t *)&t->poll, on_poll_closed);
 }

@@ -1,5 +1,5 @@
-/* c-ares on libuv: ARES_OPT_SOCK_STATE_CB drives one uv_poll per socket, one
- * uv_timer follows ares_timeout(), sockets close late (fdpoll).
+/* c-ares on libuv: ARES_OPT_SOCK_STATE_CB puts c-ares' sockets in one epoll
+ * set watched by the loop (fdpoll), one uv_timer follows ares_timeout().
  *
  * In front of c-ares sit an answer cache (c-ares 1.18 keeps none; see
  * dns_cache.h) and a table of lookups in flight, so that concurrent requests
@@ -351,8 +351,6 @@ static void on_socket_event(struct tocsin_fdpoll *p, int status, int events)
     if (events & UV_WRITABLE)
         wfd = fd;
     ares_process_fd(r->channel, rfd, wfd);
-    if (status < 0)
-        tocsin_fdtable_rearm(&r->fds, fd); /* libuv stopped it; c-ares may keep the socket */
     arm_timer(r);
 }
 
@@ -445,7 +443,7 @@ static int sock_close(ares_socket_t s, void *data)
 {
     struct tocsin_resolver *r = data;
 
-    tocsin_fdtable_close_late(&r->fds, s);
+    tocsin_fdtable_close_socket(&r->fds, s);
     return 0;
 }
 
@@ -726,8 +724,7 @@ void tocsin_resolver_close(struct tocsin_resolver *r)
     deliver_deferred(r);
     tocsin_dns_cache_free(r->cache);
     r->cache = NULL;
-    for (size_t fd = 0; fd < r->fds.n_slots; fd++)
-        tocsin_fdtable_release(&r->fds, (int)fd);
+    tocsin_fdtable_close(&r->fds);
     uv_close((uv_handle_t *)&r->timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->defer, on_handle_closed);
 }
