@@ -39,9 +39,8 @@ struct tocsin_probe_op {
     char *host;                 /* this hop's host as curl parses it ([v6] bracketed) */
     char *port;                 /* this hop's port, the scheme's default filled in */
     bool https;
-    char *first_host;           /* credentials go to this host, port and scheme only */
-    char *first_port;
-    bool first_https;
+    bool hop_parts_owned;       /* host and port are this op's (a redirect), not the monitor's */
+    const struct tocsin_url_parts *first; /* the monitor's URL: credentials go only there */
     char *proxy;                /* region proxy with its host replaced by its address */
     const char *method;         /* changes to GET on 303 (and 301/302 after POST) */
     bool send_body;
@@ -124,9 +123,12 @@ static void end_transfer(struct tocsin_probe_op *op)
 
 static void free_hop(struct tocsin_probe_op *op)
 {
-    curl_free(op->host);
-    curl_free(op->port);
+    if (op->hop_parts_owned) {
+        curl_free(op->host);
+        curl_free(op->port);
+    }
     op->host = op->port = NULL;
+    op->hop_parts_owned = false;
 }
 
 static void finish(struct tocsin_probe_op *op)
@@ -143,12 +145,9 @@ static void finish(struct tocsin_probe_op *op)
     end_transfer(op);
     free_hop(op);
     free(op->url);
-    free(op->first_host);
-    free(op->first_port);
-    op->first_port = NULL;
     free(op->proxy);
     free(op->body);
-    op->url = op->first_host = op->proxy = op->body = NULL;
+    op->url = op->proxy = op->body = NULL;
     r->timings.dns_ms = op->dns_ms;
     r->timings.total_ms = tocsin_elapsed_ms_ceil(op->start_ns);
     if (r->error_kind == TOCSIN_ERR_TIMEOUT)
@@ -487,8 +486,8 @@ static void set_auth(struct tocsin_probe_op *op, CURL *easy)
 {
     const struct tocsin_monitor_conf *m = op->monitor;
 
-    if (strcasecmp(op->host, op->first_host) != 0 || strcmp(op->port, op->first_port) != 0 ||
-        op->https != op->first_https)
+    if (strcasecmp(op->host, op->first->host) != 0 || strcmp(op->port, op->first->port) != 0 ||
+        op->https != op->first->https)
         return;
     if (m->basic_auth_user) {
         curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -674,26 +673,44 @@ static void on_host_resolved(void *data, int status, const struct sockaddr_stora
     connect_hop(op, ip);
 }
 
+/* The monitor's own URL is parsed once and kept (env->url_parts); a redirect
+ * target is parsed for its hop. */
+static int parse_hop_url(struct tocsin_probe_op *op)
+{
+    struct tocsin_url_parts *memo =
+        &op->env->url_parts[op->monitor - op->env->config->monitors];
+
+    if (op->hops > 0) {
+        op->hop_parts_owned = true;
+        return tocsin_curl_url_parts(op->url, &op->host, &op->port, &op->https);
+    }
+    if (!memo->parsed && tocsin_curl_url_parts(op->monitor->url, &memo->host, &memo->port,
+                                               &memo->https) == -ENOMEM)
+        return -ENOMEM; /* not remembered: the next check tries again */
+    memo->parsed = true;
+    op->first = memo;
+    op->host = memo->host;
+    op->port = memo->port;
+    op->https = memo->https;
+    return memo->host ? 0 : -EINVAL;
+}
+
 static void start_hop(struct tocsin_probe_op *op)
 {
     struct sockaddr_storage literal;
     int rc;
 
     op->hop_start_ns = uv_hrtime();
-    if (tocsin_curl_url_parts(op->url, &op->host, &op->port, &op->https) < 0) {
+    rc = parse_hop_url(op);
+    if (rc == -ENOMEM) {
+        fail(op, TOCSIN_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    if (rc < 0) {
         tocsin_result_fail(&op->result, TOCSIN_ERR_STATUS, "redirect to an unusable URL: %.200s",
                            op->url);
         finish(op);
         return;
-    }
-    if (op->first_host == NULL) {
-        op->first_host = strdup(op->host);
-        op->first_port = strdup(op->port);
-        op->first_https = op->https;
-        if (op->first_host == NULL || op->first_port == NULL) {
-            fail(op, TOCSIN_ERR_INTERNAL, "out of memory");
-            return;
-        }
     }
     /* Through a proxy the proxy resolves; a literal needs no lookup. */
     if (op->proxy || tocsin_parse_ip(op->host, &literal)) {

@@ -40,6 +40,8 @@ static void log_check(const struct tocsin_agent *a, const struct tocsin_monitor_
 {
     char ms[24], code[16];
 
+    if (!tocsin_log_enabled(TOCSIN_LOG_DEBUG))
+        return;
     snprintf(ms, sizeof(ms), "%" PRId64, r->response_time_ms);
     snprintf(code, sizeof(code), "%d", r->status_code);
     tocsin_log(TOCSIN_LOG_DEBUG, "check", "monitor", m->id, "region",
@@ -286,6 +288,39 @@ static void record_check(struct generation *g, size_t monitor, size_t slot,
     h->sum_ms += ms;
 }
 
+/* Whether feeding a check changed what the state store holds for MONITOR.  A
+ * steady UP monitor only counts successes past success_threshold, which decide
+ * nothing; rewriting its state (HMAC, JSON, a row) after every check cost more
+ * than the check's own bookkeeping.  So counts past the threshold are written
+ * only along with a change that matters: after a restart a steady monitor
+ * shows the count last written, still past the threshold. */
+struct counts_before {
+    int failures, successes, consecutive;
+};
+
+static struct counts_before counts_of(const struct tocsin_monitor_state *s, size_t slot)
+{
+    struct counts_before c = {.consecutive = s->consecutive_failures};
+
+    if (slot < s->n_regions) {
+        c.failures = s->region_failures[slot];
+        c.successes = s->region_successes[slot];
+    }
+    return c;
+}
+
+static bool state_changed(const struct tocsin_agent *a, const struct tocsin_monitor_conf *m,
+                          const struct tocsin_monitor_state *s, size_t slot,
+                          struct counts_before was)
+{
+    struct counts_before now = counts_of(s, slot);
+    int threshold = a->config->policies[m->policy].success_threshold;
+
+    if (now.failures != was.failures || now.consecutive != was.consecutive)
+        return true;
+    return now.successes != was.successes && was.successes < threshold;
+}
+
 static void on_check_result(void *data, size_t monitor, size_t slot,
                             const struct tocsin_result *result)
 {
@@ -293,6 +328,7 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     const struct tocsin_monitor_conf *m = &a->config->monitors[monitor];
     struct tocsin_monitor_state *state = &a->gen.states[monitor];
     enum tocsin_status before = state->status;
+    struct counts_before counts = counts_of(state, slot);
     enum tocsin_hold hold;
 
     log_check(a, m, result);
@@ -304,7 +340,8 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     hold = decide_hold(a, monitor);
     state->hold = hold != TOCSIN_HOLD_NONE;
     tocsin_monitor_feed(state, a->config, m, slot, result, on_alert, a);
-    a->gen.dirty[monitor] = true;
+    if (state_changed(a, m, state, slot, counts))
+        a->gen.dirty[monitor] = true;
     if (state->status == before && a->n_decided == 0)
         return;
     if (state->status == TOCSIN_STATUS_DOWN && before != TOCSIN_STATUS_DOWN &&

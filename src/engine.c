@@ -16,6 +16,16 @@ static void close_resolvers(struct tocsin_engine *e)
     e->n_resolvers = 0;
 }
 
+static void free_url_parts(struct tocsin_engine *e)
+{
+    for (size_t i = 0; e->url_parts && i < e->n_url_parts; i++) {
+        curl_free(e->url_parts[i].host);
+        curl_free(e->url_parts[i].port);
+    }
+    free(e->url_parts);
+    e->url_parts = NULL;
+}
+
 int tocsin_engine_init(struct tocsin_engine *e, uv_loop_t *loop, const struct tocsin_config *config)
 {
     size_t n = config->n_regions;
@@ -23,8 +33,12 @@ int tocsin_engine_init(struct tocsin_engine *e, uv_loop_t *loop, const struct to
 
     *e = (struct tocsin_engine){.n_resolvers = 0};
     e->resolvers = calloc(n ? n : 1, sizeof(*e->resolvers));
-    if (e->resolvers == NULL)
-        return -ENOMEM;
+    /* Zero pages: a monitor's entry costs memory only once an HTTP check used it. */
+    e->url_parts = calloc(config->n_monitors ? config->n_monitors : 1, sizeof(*e->url_parts));
+    e->n_url_parts = config->n_monitors;
+    rc = -ENOMEM;
+    if (e->resolvers == NULL || e->url_parts == NULL)
+        goto fail;
     for (size_t i = 0; i < n; i++) {
         rc = tocsin_resolver_new(loop, &config->regions[i], &e->resolvers[i]);
         if (rc < 0)
@@ -34,11 +48,15 @@ int tocsin_engine_init(struct tocsin_engine *e, uv_loop_t *loop, const struct to
     rc = tocsin_curl_uv_init(&e->curl, loop, (size_t)config->agent.max_concurrency);
     if (rc < 0)
         goto fail;
-    e->env = (struct tocsin_probe_env){
-        .loop = loop, .curl = &e->curl, .resolvers = e->resolvers, .config = config};
+    e->env = (struct tocsin_probe_env){.loop = loop,
+                                       .curl = &e->curl,
+                                       .resolvers = e->resolvers,
+                                       .config = config,
+                                       .url_parts = e->url_parts};
     return 0;
 fail:
     close_resolvers(e);
+    free_url_parts(e);
     return rc;
 }
 
@@ -55,6 +73,7 @@ void tocsin_engine_close(struct tocsin_engine *e, void (*on_closed)(struct tocsi
     e->on_closed = on_closed;
     /* Resolvers free themselves once their handles close; nothing waits on them. */
     close_resolvers(e);
+    free_url_parts(e); /* no check runs any more */
     tocsin_tls_cache_clear(); /* a CA file changed on disk is read again next time */
     tocsin_curl_uv_close(&e->curl, on_curl_closed);
 }

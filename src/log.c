@@ -261,6 +261,11 @@ void tocsin_log_flush_repeats(void)
     pthread_mutex_unlock(&repeats.lock);
 }
 
+bool tocsin_log_enabled(enum tocsin_log_level level)
+{
+    return level >= log_min;
+}
+
 void tocsin_log(enum tocsin_log_level level, const char *msg, ...)
 {
     struct line l = {.len = 0};

@@ -13,6 +13,8 @@ struct tocsin_engine {
     struct tocsin_curl_uv curl;
     struct tocsin_resolver **resolvers;
     size_t n_resolvers;
+    struct tocsin_url_parts *url_parts; /* env.url_parts: one per monitor */
+    size_t n_url_parts;
     void (*on_closed)(struct tocsin_engine *e);
 };
 

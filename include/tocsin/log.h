@@ -2,6 +2,7 @@
 #ifndef TOCSIN_LOG_H
 #define TOCSIN_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tocsin/config.h"
@@ -17,6 +18,10 @@ void tocsin_log_setup(enum tocsin_log_level level, enum tocsin_log_format format
  *   tocsin_log(TOCSIN_LOG_WARN, "delivery failed", "webhook", w->name, "error", err, NULL);
  * Values are quoted/escaped as the format needs. */
 void tocsin_log(enum tocsin_log_level level, const char *msg, ...);
+
+/* Whether a line at LEVEL would be written: callers skip formatting values
+ * for lines nobody reads (a debug line per check). */
+bool tocsin_log_enabled(enum tocsin_log_level level);
 
 /* Tests shorten the window; setting it forgets what was counted. */
 void tocsin_log_setup_repeats(unsigned burst, uint64_t window_ms);

@@ -12,11 +12,23 @@
 #include "tocsin/result.h"
 
 /* What every probe may use; owned by the agent (or `tocsin probe`). */
+/* An HTTP monitor's URL as curl parses it (host, port with the scheme's
+ * default), parsed on the monitor's first check and kept, since URL parsing
+ * was a tenth of a plain check's own CPU.  HOST is NULL until then, or when
+ * the URL cannot be used. */
+struct tocsin_url_parts {
+    char *host;
+    char *port;
+    bool https;
+    bool parsed;
+};
+
 struct tocsin_probe_env {
     uv_loop_t *loop;
     struct tocsin_curl_uv *curl;          /* the probes' curl multi */
     struct tocsin_resolver **resolvers;   /* one per region, by region index */
     const struct tocsin_config *config;
+    struct tocsin_url_parts *url_parts;   /* per monitor, by monitor index */
 };
 
 /* Fires exactly once per started check, unless the check was cancelled. */
