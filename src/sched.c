@@ -5,18 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NOT_ARMED UINT32_MAX
+
+/* One per (monitor, region): 56 bytes; a uv_timer_t each was 152 more. */
 struct check_slot {
-    uv_timer_t timer;
-    struct tocsin_sched *sched;
-    size_t monitor;
-    size_t region_slot;
     uint64_t due;            /* next due time, uv_now() milliseconds */
     uint64_t run_due;        /* due time of the instance queued or running */
+    struct tocsin_sched *sched;
+    struct check_slot *next_queued;
+    struct tocsin_probe_op *op;
+    uint32_t monitor;
+    uint16_t region_slot;
     bool failing;            /* last result was DOWN: retry_interval applies */
     bool running;
     bool queued;
-    struct check_slot *next_queued;
-    struct tocsin_probe_op *op;
+    uint32_t heap_pos;       /* index in sched->heap, NOT_ARMED when not planned */
 };
 
 struct tocsin_sched {
@@ -26,9 +29,15 @@ struct tocsin_sched {
     void *data;
     struct check_slot *slots;
     size_t n_slots;
+    /* Slots by due time, a binary min-heap (ties: slot order), driven by one
+     * timer armed for the earliest. */
+    uint32_t *heap;
+    size_t n_heap;
+    uv_timer_t timer;
+    uint64_t armed_due;      /* what the timer is armed for; UINT64_MAX = stopped */
+    bool in_tick;            /* on_tick re-arms once when it is done */
     struct check_slot *queue_head, *queue_tail;
     struct tocsin_sched_stats stats;
-    size_t open_timers;
     void (*on_closed)(void *data);
     void *on_closed_data;
     bool closing;
@@ -73,24 +82,115 @@ static uint64_t slot_interval(const struct check_slot *c)
     return c->failing ? m->retry_interval_ms : m->interval_ms;
 }
 
-static void on_due(uv_timer_t *timer);
+/* ---- the heap of due times ---- */
+
+static bool earlier(const struct tocsin_sched *s, uint32_t a, uint32_t b)
+{
+    return s->slots[a].due < s->slots[b].due || (s->slots[a].due == s->slots[b].due && a < b);
+}
+
+static void heap_place(struct tocsin_sched *s, size_t pos, uint32_t slot)
+{
+    s->heap[pos] = slot;
+    s->slots[slot].heap_pos = (uint32_t)pos;
+}
+
+static void sift_up(struct tocsin_sched *s, size_t pos)
+{
+    uint32_t slot = s->heap[pos];
+
+    while (pos > 0 && earlier(s, slot, s->heap[(pos - 1) / 2])) {
+        heap_place(s, pos, s->heap[(pos - 1) / 2]);
+        pos = (pos - 1) / 2;
+    }
+    heap_place(s, pos, slot);
+}
+
+static void sift_down(struct tocsin_sched *s, size_t pos)
+{
+    uint32_t slot = s->heap[pos];
+
+    for (;;) {
+        size_t child = 2 * pos + 1;
+
+        if (child >= s->n_heap)
+            break;
+        if (child + 1 < s->n_heap && earlier(s, s->heap[child + 1], s->heap[child]))
+            child++;
+        if (!earlier(s, s->heap[child], slot))
+            break;
+        heap_place(s, pos, s->heap[child]);
+        pos = child;
+    }
+    heap_place(s, pos, slot);
+}
+
+static void heap_remove(struct tocsin_sched *s, struct check_slot *c)
+{
+    size_t pos = c->heap_pos;
+
+    if (pos == NOT_ARMED)
+        return;
+    c->heap_pos = NOT_ARMED;
+    if (pos == --s->n_heap)
+        return;
+    heap_place(s, pos, s->heap[s->n_heap]); /* the last one fills the hole */
+    if (pos > 0 && earlier(s, s->heap[pos], s->heap[(pos - 1) / 2]))
+        sift_up(s, pos);
+    else
+        sift_down(s, pos);
+}
+
+static void on_tick(uv_timer_t *timer);
+
+/* Arms the one timer for the earliest due slot, unless it already is. */
+static void arm_timer(struct tocsin_sched *s)
+{
+    uint64_t now = uv_now(s->timer.loop), due;
+
+    if (s->in_tick || s->closing)
+        return;
+    if (s->n_heap == 0) {
+        uv_timer_stop(&s->timer);
+        s->armed_due = UINT64_MAX;
+        return;
+    }
+    due = s->slots[s->heap[0]].due;
+    if (due == s->armed_due && uv_is_active((uv_handle_t *)&s->timer))
+        return;
+    s->armed_due = due;
+    uv_timer_start(&s->timer, on_tick, due > now ? due - now : 0, 0);
+}
+
+/* Plans C for DUE (milliseconds, uv_now's clock). */
+static void plan(struct check_slot *c, uint64_t due)
+{
+    struct tocsin_sched *s = c->sched;
+    uint32_t slot = (uint32_t)(c - s->slots);
+
+    heap_remove(s, c);
+    c->due = due;
+    heap_place(s, s->n_heap++, slot);
+    sift_up(s, c->heap_pos);
+    arm_timer(s);
+}
 
 /* Next due = FROM + interval; slots already missed are skipped, never burst.
  * COUNT_MISSED is false when the passed due times fell while this slot's
  * instance was queued or running: on_due already counted them as overlaps. */
 static void arm_next(struct check_slot *c, uint64_t from, bool count_missed)
 {
-    uint64_t now = uv_now(c->timer.loop);
+    uint64_t now = uv_now(c->sched->timer.loop);
     uint64_t interval = slot_interval(c);
+    uint64_t due = from + interval;
 
-    c->due = from + interval;
-    if (c->due <= now) {
-        uint64_t missed = (now - c->due) / interval + 1;
-        c->due += missed * interval;
+    if (due <= now) {
+        uint64_t missed = (now - due) / interval + 1;
+        due += missed * interval;
         if (count_missed)
             c->sched->stats.skipped_slots += missed;
     }
-    uv_timer_start(&c->timer, on_due, c->due - now, 0);
+    plan(c, due);
 }
 
 static void start_next_queued(struct tocsin_sched *s);
@@ -123,7 +223,7 @@ static void run_check(struct check_slot *c)
     struct tocsin_result failed = {.status = TOCSIN_STATUS_DOWN, .region = region};
     int rc;
 
-    record_lateness(s, c->run_due, uv_now(c->timer.loop));
+    record_lateness(s, c->run_due, uv_now(s->timer.loop));
     rc = kind->start(&s->env, m, region, on_result, c, &c->op);
     if (rc == 0) {
         c->running = true;
@@ -155,9 +255,8 @@ static void start_next_queued(struct tocsin_sched *s)
     }
 }
 
-static void on_due(uv_timer_t *timer)
+static void on_due(struct check_slot *c)
 {
-    struct check_slot *c = timer->data;
     struct tocsin_sched *s = c->sched;
     uint64_t due = c->due;
 
@@ -178,8 +277,27 @@ static void on_due(uv_timer_t *timer)
         }
     }
     /* run_check may already have re-planned (a synchronous failure flips failing). */
-    if (c->due == due)
+    if (c->heap_pos == NOT_ARMED)
         arm_next(c, due, true);
+}
+
+/* Runs every slot that is due (each is planned again, strictly later than
+ * now, so this ends), then arms the timer once. */
+static void on_tick(uv_timer_t *timer)
+{
+    struct tocsin_sched *s = timer->data;
+    uint64_t now = uv_now(timer->loop);
+
+    s->armed_due = UINT64_MAX;
+    s->in_tick = true;
+    while (!s->closing && s->n_heap > 0 && s->slots[s->heap[0]].due <= now) {
+        struct check_slot *c = &s->slots[s->heap[0]];
+
+        heap_remove(s, c);
+        on_due(c);
+    }
+    s->in_tick = false;
+    arm_timer(s);
 }
 
 int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,
@@ -194,7 +312,10 @@ int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,
     for (size_t i = 0; i < config->n_monitors; i++)
         n += config->monitors[i].n_regions;
     s->slots = calloc(n ? n : 1, sizeof(*s->slots));
-    if (s->slots == NULL) {
+    s->heap = calloc(n ? n : 1, sizeof(*s->heap));
+    if (s->slots == NULL || s->heap == NULL || n >= NOT_ARMED) {
+        free(s->slots);
+        free(s->heap);
         free(s);
         return -ENOMEM;
     }
@@ -207,13 +328,14 @@ int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,
         for (size_t r = 0; r < config->monitors[i].n_regions; r++, k++) {
             struct check_slot *c = &s->slots[k];
             c->sched = s;
-            c->monitor = i;
-            c->region_slot = r;
-            uv_timer_init(env->loop, &c->timer);
-            c->timer.data = c;
-            s->open_timers++;
+            c->monitor = (uint32_t)i;
+            c->region_slot = (uint16_t)r;
+            c->heap_pos = NOT_ARMED;
         }
     }
+    uv_timer_init(env->loop, &s->timer);
+    s->timer.data = s;
+    s->armed_due = UINT64_MAX;
     *out = s;
     return 0;
 }
@@ -232,12 +354,17 @@ static uint64_t first_offset(const struct check_slot *c)
 
 void tocsin_sched_start(struct tocsin_sched *s)
 {
+    uint64_t now = uv_now(s->timer.loop);
+
+    /* Every slot at once: heapify in O(n) instead of n pushes. */
     for (size_t i = 0; i < s->n_slots; i++) {
-        struct check_slot *c = &s->slots[i];
-        uint64_t offset = first_offset(c);
-        c->due = uv_now(c->timer.loop) + offset;
-        uv_timer_start(&c->timer, on_due, offset, 0);
+        s->slots[i].due = now + first_offset(&s->slots[i]);
+        heap_place(s, i, (uint32_t)i);
     }
+    s->n_heap = s->n_slots;
+    for (size_t i = s->n_heap / 2; i-- > 0;)
+        sift_down(s, i);
+    arm_timer(s);
 }
 
 void tocsin_sched_run_now(struct tocsin_sched *s, size_t monitor)
@@ -247,10 +374,11 @@ void tocsin_sched_run_now(struct tocsin_sched *s, size_t monitor)
         if (c->monitor != monitor || c->running || c->queued)
             continue;
         /* Due now: on_due runs it and plans the next run one interval later. */
-        uv_timer_stop(&c->timer);
-        c->due = uv_now(c->timer.loop);
-        on_due(&c->timer);
+        heap_remove(s, c);
+        c->due = uv_now(s->timer.loop);
+        on_due(c);
     }
+    arm_timer(s);
 }
 
 void tocsin_sched_stats(const struct tocsin_sched *s, struct tocsin_sched_stats *out)
@@ -260,14 +388,12 @@ void tocsin_sched_stats(const struct tocsin_sched *s, struct tocsin_sched_stats 
 
 static void on_timer_closed(uv_handle_t *handle)
 {
-    struct check_slot *c = handle->data;
-    struct tocsin_sched *s = c->sched;
+    struct tocsin_sched *s = handle->data;
 
-    if (--s->open_timers > 0)
-        return;
     if (s->on_closed)
         s->on_closed(s->on_closed_data);
     free(s->slots);
+    free(s->heap);
     free(s);
 }
 
@@ -283,12 +409,6 @@ void tocsin_sched_close(struct tocsin_sched *s, void (*on_closed)(void *data), v
             kind->cancel(c->op); /* discarded: a shutdown is not a failure */
             c->op = NULL;
         }
-        uv_close((uv_handle_t *)&c->timer, on_timer_closed);
     }
-    if (s->n_slots == 0) {
-        if (on_closed)
-            on_closed(data);
-        free(s->slots);
-        free(s);
-    }
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }

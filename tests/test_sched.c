@@ -451,6 +451,37 @@ static void test_interval_runs(void **state)
     harness_finish(h);
 }
 
+/* Monitors of five different intervals share the scheduler's heap of due
+ * times: each runs about as often as its own interval says, none starves. */
+static void test_mixed_intervals(void **state)
+{
+    static const uint64_t intervals[] = {100, 150, 200, 250, 300};
+    struct harness *h = harness_new(MAX_MONITORS, 100);
+    struct listener *l = listener_start(h, false);
+    struct tocsin_sched_stats st;
+    uint64_t ms;
+
+    (void)state;
+    for (size_t i = 0; i < MAX_MONITORS; i++)
+        tcp_monitor(h, i, l->port, intervals[i % 5], 100, intervals[i % 5]);
+    harness_start(h);
+    run_until(h, 1500, NULL);
+    ms = elapsed(h);
+    for (size_t i = 0; i < MAX_MONITORS; i++) {
+        uint64_t want = ms / intervals[i % 5];
+
+        if (h->results[i] * 2 < want || h->results[i] > want + 2)
+            fail_msg("monitor %zu: %u runs in %llu ms at a %llu ms interval, want %llu..%llu", i,
+                     h->results[i], (unsigned long long)ms,
+                     (unsigned long long)intervals[i % 5], (unsigned long long)(want + 1) / 2,
+                     (unsigned long long)want + 2);
+        assert_int_equal(h->down[i], 0);
+    }
+    tocsin_sched_stats(h->sched, &st);
+    assert_int_equal(st.queued, 0);
+    harness_finish(h);
+}
+
 static bool all_ran_once(struct harness *h)
 {
     for (size_t i = 0; i < h->config.n_monitors; i++)
@@ -688,6 +719,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fnv1a64),
         cmocka_unit_test(test_interval_runs),
+        cmocka_unit_test(test_mixed_intervals),
         cmocka_unit_test(test_first_runs_spread),
         cmocka_unit_test(test_max_concurrency_queues),
         cmocka_unit_test(test_overlap_skipped),

@@ -1,5 +1,6 @@
-/* The scheduler: one check slot per (monitor, region), each a libuv timer (the
- * loop's timer heap: O(log n), nothing to do while idle).  DESIGN §4: first
+/* The scheduler: one check slot per (monitor, region) in a heap of due times
+ * driven by one libuv timer (O(log n) per run, nothing to do while idle; a
+ * uv_timer_t per slot was 152 bytes of every idle monitor).  DESIGN §4: first
  * run spread over the interval by a hash of (monitor id, region), next due =
  * previous due + interval (retry_interval while failing), missed slots skipped
  * after a stall, at most one queued or running instance per slot, and
