@@ -505,8 +505,7 @@ static void set_tls(const struct tocsin_monitor_conf *m, CURL *easy)
     const struct tocsin_tls_conf *tls = &m->tls;
 
     curl_easy_setopt(easy, CURLOPT_SSL_SESSIONID_CACHE, 0L); /* a resumed session shows no certificate */
-    if (tls->ca_file)
-        curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
+    tocsin_curl_set_ca(easy, tls->ca_file);
     if (tls->skip_verify) {
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);

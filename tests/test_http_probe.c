@@ -954,6 +954,42 @@ static void test_tls_by_name(void **state)
     assert_true(r.timings.tls_ms >= 0);
 }
 
+static void unlink_file(size_t i, void *path)
+{
+    (void)i;
+    assert_int_equal(unlink(path), 0);
+}
+
+/* The CA store is built once per engine and kept (CURLOPT_CA_CACHE_TIMEOUT):
+ * the second check still verifies after the CA file is gone.  Parsing the
+ * bundle for every HTTPS check blocked the loop ~30-70 ms each (Debian's
+ * libcurl has a CA path by default, and a CA path made curl skip its cache). */
+static void test_tls_ca_store_cached(void **state)
+{
+    struct fixture *f = *state;
+    struct tocsin_result r[2];
+    char ca[sizeof(pki.dir) + 16];
+    FILE *in, *out;
+    char buf[4096];
+    size_t n;
+
+    snprintf(ca, sizeof(ca), "%s/ca-copy.pem", pki.dir);
+    in = fopen(pki.ca.cert, "rb");
+    out = fopen(ca, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    serve_tls(f, &leaf_valid, "127.0.0.1");
+    f->monitor.tls.ca_file = ca;
+    test_run_checks(&tocsin_probe_http, &f->config, &f->monitor, 2, unlink_file, ca, r);
+    assert_up(&r[0]);
+    assert_up(&r[1]);
+    assert_int_equal(test_target_hits(f->tls_target), 2);
+}
+
 static void test_tls_self_signed(void **state)
 {
     struct fixture *f = *state;
@@ -1073,6 +1109,7 @@ int main(void)
         T(test_cancel_never_calls_back),
         T(test_tls_valid),
         T(test_tls_by_name),
+        T(test_tls_ca_store_cached),
         T(test_tls_self_signed),
         T(test_tls_skip_verify),
         T(test_tls_expiring),
