@@ -363,6 +363,11 @@ static void classify_error(struct tocsin_probe_op *op, CURLcode code)
     if (code == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED)
         tocsin_result_fail(r, TOCSIN_ERR_REFUSED, "connection to %s port %s refused%s", op->host,
                            op->port, op->proxy ? " (through the proxy)" : "");
+    else if (code == CURLE_COULDNT_CONNECT && (os_errno == ECONNRESET || os_errno == ECONNABORTED))
+        /* Accepted, then RST before curl saw the connect complete: a race with
+         * the RST a read would see, so the same kind (as in the TCP probe). */
+        tocsin_result_fail(r, TOCSIN_ERR_RESET, "connection to %s port %s reset before any answer",
+                           op->host, op->port);
     else if (code == CURLE_COULDNT_CONNECT)
         tocsin_result_fail(r, TOCSIN_ERR_REFUSED, "cannot connect: %s", detail(op, code));
     else if (code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY)

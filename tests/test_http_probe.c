@@ -487,6 +487,34 @@ static void test_reset(void **state)
     assert_int_equal(r.status_code, 0);
 }
 
+/* A server that accepts and resets at once: whether curl sees the RST while
+ * connecting or when it sends or reads is a race, and the kind is reset
+ * either way (it was refused while connecting before). */
+static void test_reset_at_accept(void **state)
+{
+    struct fixture *f = *state;
+    struct test_server_opts o = {.mode = TEST_SERVER_RESET};
+    struct test_server *server = test_server_start(&o);
+    struct tocsin_result r[40];
+    char want[128];
+
+    assert_non_null(server);
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u/", (unsigned)test_server_port(server));
+    f->monitor.url = f->url;
+    snprintf(want, sizeof(want), "connection to 127.0.0.1 port %u reset before any answer",
+             (unsigned)test_server_port(server));
+    test_run_checks(&tocsin_probe_http, &f->config, &f->monitor, 40, NULL, NULL, r);
+    test_server_stop(server);
+    for (size_t i = 0; i < 40; i++) {
+        if (r[i].error_kind == TOCSIN_ERR_RESET && strcmp(r[i].error_message, want) == 0)
+            continue;  /* the RST came while connecting */
+        assert_int_equal(r[i].status, TOCSIN_STATUS_DOWN);
+        if (r[i].error_kind != TOCSIN_ERR_RESET)
+            fail_msg("check %zu: expected reset, got %s \"%s\"", i,
+                     tocsin_error_kind_name(r[i].error_kind), r[i].error_message);
+    }
+}
+
 static void test_abort_rst(void **state)
 {
     struct fixture *f = *state;
@@ -1091,6 +1119,7 @@ int main(void)
         T(test_slow),
         T(test_hang_times_out),
         T(test_reset),
+        T(test_reset_at_accept),
         T(test_abort_rst),
         T(test_refused),
         T(test_redirect_chain),
