@@ -27,7 +27,9 @@ end and SIGTERM exits 0.  Printed: healthy checks a second, scheduler
 lateness p99, RSS, files.
 
 Every wait is bounded.  Usage: hostile.py <tocsin-binary> <source-dir>
-[--window S] [--keep]; internally also hostile.py --serve hostile|healthy."""
+[--window S] [--healthy N] [--groups PREFIX,...] [--keep]; internally also
+hostile.py --serve hostile|healthy SPEC (the server processes).  An ASan
+build (found by its __asan_init) gets 4 x the RSS limit: its quarantine."""
 
 import argparse
 import json
