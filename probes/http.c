@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "tocsin/probe.h"
@@ -55,6 +56,8 @@ struct tocsin_probe_op {
     size_t body_len;
     size_t body_cap;
     bool body_cut;
+    bool headers_done;          /* this hop's header block ended (its blank line came) */
+    curl_socket_t sock;         /* this hop's socket, CURL_SOCKET_BAD before curl made one */
     int cert_days;              /* smallest days-to-expiry seen over https hops */
     bool cert_seen;
     bool cert_checked_this_hop;
@@ -217,9 +220,10 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct tocsin_probe_op *op = userdata;
 
-    (void)ptr;
     if (op->https && !op->cert_checked_this_hop)
         capture_cert_days(op);
+    if (size * nmemb == 2 && ptr[0] == '\r' && ptr[1] == '\n')
+        op->headers_done = true;
     return size * nmemb;
 }
 
@@ -549,6 +553,16 @@ static void set_versions(const struct tocsin_monitor_conf *m, CURL *easy)
         curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 }
 
+/* CURLOPT_SOCKOPTFUNCTION: remembers the socket, for timeout_phase(). */
+static int on_sockopt(void *userdata, curl_socket_t fd, curlsocktype purpose)
+{
+    struct tocsin_probe_op *op = userdata;
+
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        op->sock = fd;
+    return CURL_SOCKOPT_OK;
+}
+
 /* Every option of DESIGN §6 that keeps a check honest, on every hop. */
 static void set_options(struct tocsin_probe_op *op, CURL *easy)
 {
@@ -568,6 +582,8 @@ static void set_options(struct tocsin_probe_op *op, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, op);
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, op);
     /* Our timer is the deadline; curl's is a backstop a little later. */
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)m->timeout_ms + 1000L);
     if (op->connect_to)
@@ -589,6 +605,8 @@ static void start_transfer(struct tocsin_probe_op *op)
     op->cert_checked_this_hop = false;
     op->body_len = 0;
     op->body_cut = false;
+    op->headers_done = false;
+    op->sock = CURL_SOCKET_BAD;
     op->hop_start_ns = uv_hrtime();
     op->req.easy = tocsin_curl_uv_easy(op->env->curl);
     op->req.done = on_transfer_done;
@@ -781,14 +799,31 @@ static void start_via_proxy(struct tocsin_probe_op *op)
 
 /* ---- the timeout and the vtable ------------------------------------------ */
 
+/* Whether this hop's TCP connection is up: curl 7.88 sets CONNECT_TIME only
+ * once TLS is done too, so a server that accepts and then stalls the
+ * handshake read as "connecting".  Not through a proxy (its socket is the
+ * proxy's). */
+static bool tcp_connected(const struct tocsin_probe_op *op)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+
+    if (op->req.easy && info_ms(op->req.easy, CURLINFO_CONNECT_TIME_T) >= 0)
+        return true;
+    return op->proxy == NULL && op->sock != CURL_SOCKET_BAD &&
+           getpeername(op->sock, (struct sockaddr *)&peer, &len) == 0;
+}
+
 static const char *timeout_phase(struct tocsin_probe_op *op)
 {
-    if (op->req.easy == NULL || info_ms(op->req.easy, CURLINFO_CONNECT_TIME_T) < 0)
+    if (op->req.easy == NULL || !tcp_connected(op))
         return "connecting";
     if (op->https && info_ms(op->req.easy, CURLINFO_APPCONNECT_TIME_T) < 0)
         return "during the TLS handshake";
     if (info_ms(op->req.easy, CURLINFO_STARTTRANSFER_TIME_T) < 0)
         return "waiting for the first byte";
+    if (!op->headers_done)
+        return "reading the headers";
     return "reading the body";
 }
 
@@ -832,6 +867,7 @@ static int http_start(const struct tocsin_probe_env *env, const struct tocsin_mo
     op->send_body = monitor->body != NULL;
     op->start_ns = op->hop_start_ns = uv_hrtime();
     op->dns_ms = -1;
+    op->sock = CURL_SOCKET_BAD;
     op->result = (struct tocsin_result){
         .status = TOCSIN_STATUS_DOWN,
         .region = region,

@@ -490,6 +490,48 @@ static void test_reset(void **state)
 /* A server that accepts and resets at once: whether curl sees the RST while
  * connecting or when it sends or reads is a race, and the kind is reset
  * either way (it was refused while connecting before). */
+/* Timed out against a plain TCP server START(...) runs: the phase named. */
+static void timeout_against(struct fixture *f, enum test_server_mode mode, const char *reply,
+                            const char *scheme, const char *phase)
+{
+    struct test_server_opts o = {.mode = mode, .reply = reply};
+    struct test_server *server = test_server_start(&o);
+    struct tocsin_result r;
+    char want[128];
+
+    assert_non_null(server);
+    snprintf(f->url, sizeof(f->url), "%s://127.0.0.1:%u/", scheme,
+             (unsigned)test_server_port(server));
+    f->monitor.url = f->url;
+    f->monitor.timeout_ms = 500;
+    run_check(&f->config, &f->monitor, &r);
+    test_server_stop(server);
+    snprintf(want, sizeof(want), "timed out after 500 ms %s", phase);
+    assert_down(&r, TOCSIN_ERR_TIMEOUT, want);
+}
+
+/* Accepted, then silence: the TLS handshake hangs (curl 7.88 has no
+ * CONNECT_TIME then; it read as "connecting"). */
+static void test_timeout_in_tls_handshake(void **state)
+{
+    timeout_against(*state, TEST_SERVER_SILENT, NULL, "https", "during the TLS handshake");
+}
+
+/* A status line and one header, then silence (slowloris). */
+static void test_timeout_in_headers(void **state)
+{
+    timeout_against(*state, TEST_SERVER_BANNER, "HTTP/1.1 200 OK\r\nX-Slow: 1\r\n", "http",
+                    "reading the headers");
+}
+
+/* The headers and part of the body, then silence. */
+static void test_timeout_in_body(void **state)
+{
+    timeout_against(*state, TEST_SERVER_BANNER,
+                    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart", "http",
+                    "reading the body");
+}
+
 static void test_reset_at_accept(void **state)
 {
     struct fixture *f = *state;
@@ -1119,6 +1161,9 @@ int main(void)
         T(test_slow),
         T(test_hang_times_out),
         T(test_reset),
+        T(test_timeout_in_tls_handshake),
+        T(test_timeout_in_headers),
+        T(test_timeout_in_body),
         T(test_reset_at_accept),
         T(test_abort_rst),
         T(test_refused),
