@@ -466,33 +466,42 @@ def tcp_mon(tls=False, send=True, **extra):
     return make
 
 
-# (group, monitors, server kinds, monitor maker, error kinds its last check may have)
+# (group, monitors, server kinds, monitor maker, {error kind its last check may
+# have: text its message must contain})
 HOSTILE_GROUPS = [
-    ("hang-http", 120, ["hang"], http_mon("http://127.0.0.1:{port}/hang/{id}"), {"timeout"}),
-    ("hang-tcp", 80, ["hang"], tcp_mon(), {"timeout"}),
-    ("hang-tcp-tls", 50, ["hang"], tcp_mon(tls=True, send=False), {"timeout"}),
-    ("hang-https", 50, ["hang"], http_mon("https://127.0.0.1:{port}/hang/{id}"), {"timeout"}),
+    ("hang-http", 120, ["hang"], http_mon("http://127.0.0.1:{port}/hang/{id}"),
+     {"timeout": "waiting for the first byte"}),
+    ("hang-tcp", 80, ["hang"], tcp_mon(), {"timeout": "waiting for the reply"}),
+    ("hang-tcp-tls", 50, ["hang"], tcp_mon(tls=True, send=False),
+     {"timeout": "during the TLS handshake"}),
+    ("hang-https", 50, ["hang"], http_mon("https://127.0.0.1:{port}/hang/{id}"),
+     {"timeout": "during the TLS handshake"}),
     ("slowloris-http", 150, ["slowloris"], http_mon("http://127.0.0.1:{port}/slow?m={id}"),
-     {"timeout"}),
-    ("slowloris-tcp", 50, ["slowloris"], tcp_mon(), {"expect"}),
+     {"timeout": "reading the headers"}),
+    ("slowloris-tcp", 50, ["slowloris"], tcp_mon(), {"expect": 'got "H'}),
     ("reset-http", 100, ["reset", "reset_late"], http_mon("http://127.0.0.1:{port}/rst/{id}"),
-     {"reset"}),
-    ("reset-tcp", 50, ["reset", "reset_late"], tcp_mon(), {"reset"}),
+     {"reset": "reset"}),
+    ("reset-tcp", 50, ["reset", "reset_late"], tcp_mon(), {"reset": "reset"}),
     ("endless-chunked-64k", 50, ["chunked"],
      http_mon("http://127.0.0.1:{port}/endless/{id}", max_body_bytes="64KiB",
-              expect={"body_contains": "never sent"}), {"body"}),
+              expect={"body_contains": "never sent"}),
+     {"body": 'body (first bytes read) does not contain "never sent"'}),
     ("endless-chunked-1m", 30, ["chunked"],
      http_mon("http://127.0.0.1:{port}/endless/{id}", expect={"body_contains": "never sent"}),
-     {"body"}),
+     {"body": 'body (first bytes read) does not contain "never sent"'}),
     ("endless-slow-body", 60, ["slowbody"], http_mon("http://127.0.0.1:{port}/trickle/{id}"),
-     {"timeout"}),
-    ("endless-500", 30, ["status500"], http_mon("http://127.0.0.1:{port}/e500/{id}"), {"status"}),
-    ("endless-tcp", 30, ["chunked"], tcp_mon(), {"expect"}),
+     {"timeout": "reading the body"}),
+    ("endless-500", 30, ["status500"], http_mon("http://127.0.0.1:{port}/e500/{id}"),
+     {"status": "got 500"}),
+    ("endless-tcp", 30, ["chunked"], tcp_mon(), {"expect": 'got "HTTP/1.1 200 OK'}),
     ("tls-selfsigned-https", 60, ["tls"], http_mon("https://127.0.0.1:{port}/tls/{id}"),
-     {"tls"}),
-    ("tls-selfsigned-tcp", 30, ["tls"], tcp_mon(tls=True, send=False), {"tls"}),
-    ("tls-garbage-https", 40, ["garbage"], http_mon("https://127.0.0.1:{port}/g/{id}"), {"tls"}),
-    ("tls-garbage-tcp", 20, ["garbage"], tcp_mon(tls=True, send=False), {"tls"}),
+     {"tls": "self-signed certificate"}),
+    ("tls-selfsigned-tcp", 30, ["tls"], tcp_mon(tls=True, send=False),
+     {"tls": "self-signed certificate"}),
+    ("tls-garbage-https", 40, ["garbage"], http_mon("https://127.0.0.1:{port}/g/{id}"),
+     {"tls": "wrong version number"}),
+    ("tls-garbage-tcp", 20, ["garbage"], tcp_mon(tls=True, send=False),
+     {"tls": "wrong version number"}),
 ]
 
 
@@ -708,14 +717,14 @@ def run(tmp, window, n_healthy):
             group = m["id"].rsplit("-", 1)[0]
             seen_kind = kinds_seen.setdefault(group, {}).setdefault(kind, [0, msg])
             seen_kind[0] += 1
-            if m["status"] != "DOWN" or kind not in expected[m["id"]] or not msg \
-                    or len(msg.encode()) > 512:
+            if m["status"] != "DOWN" or kind not in expected[m["id"]] \
+                    or expected[m["id"]][kind] not in msg or len(msg.encode()) > 512:
                 wrong.append(f"{m['id']}: {m['status']} {kind} {msg!r}")
         for group, ks in kinds_seen.items():
             log(f"  {group}: " + "; ".join(f"{k} x{n}: {msg}" for k, (n, msg) in ks.items()))
         check(not wrong and len(kinds_seen) == len(HOSTILE_GROUPS),
-              f"every hostile monitor DOWN, its last check failed with the kind its target calls "
-              f"for and a message <= 512 bytes" + (f"; {len(wrong)} not: {first(wrong)}"
+              f"every hostile monitor DOWN, its last check failed with the kind and message its "
+              f"target calls for (<= 512 bytes)" + (f"; {len(wrong)} not: {first(wrong)}"
                                                    if wrong else ""))
         ups = {m: up1.get(m, 0) for m in expected if up1.get(m, 0)}
         check(not ups, "no hostile monitor ever had an UP check"
