@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "tocsin/probe.h"
@@ -54,6 +55,8 @@ struct tocsin_probe_op {
     size_t body_len;
     size_t body_cap;
     bool body_cut;
+    bool headers_done;          /* this hop's header block ended (its blank line came) */
+    curl_socket_t sock;         /* this hop's socket, CURL_SOCKET_BAD before curl made one */
     int cert_days;              /* smallest days-to-expiry seen over https hops */
     bool cert_seen;
     bool cert_checked_this_hop;
@@ -216,9 +219,10 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct tocsin_probe_op *op = userdata;
 
-    (void)ptr;
     if (op->https && !op->cert_checked_this_hop)
         capture_cert_days(op);
+    if (size * nmemb == 2 && ptr[0] == '\r' && ptr[1] == '\n')
+        op->headers_done = true;
     return size * nmemb;
 }
 
@@ -362,12 +366,23 @@ static void classify_error(struct tocsin_probe_op *op, CURLcode code)
     if (code == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED)
         tocsin_result_fail(r, TOCSIN_ERR_REFUSED, "connection to %s port %s refused%s", op->host,
                            op->port, op->proxy ? " (through the proxy)" : "");
+    else if (code == CURLE_COULDNT_CONNECT && (os_errno == ECONNRESET || os_errno == ECONNABORTED))
+        /* Accepted, then RST before curl saw the connect complete: a race with
+         * the RST a read would see, so the same kind (as in the TCP probe). */
+        tocsin_result_fail(r, TOCSIN_ERR_RESET, "connection to %s port %s reset before any answer",
+                           op->host, op->port);
     else if (code == CURLE_COULDNT_CONNECT)
         tocsin_result_fail(r, TOCSIN_ERR_REFUSED, "cannot connect: %s", detail(op, code));
     else if (code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY)
         tocsin_result_fail(r, TOCSIN_ERR_DNS, "%s", detail(op, code));
     else if (is_tls_error(code))
         tocsin_result_fail(r, TOCSIN_ERR_TLS, "TLS: %s", detail(op, code));
+    else if ((code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR) &&
+             strncmp(op->errbuf, "getpeername()", 13) == 0)
+        /* An RST right after the connect: curl keeps the first message it
+         * wrote, a failed getpeername() that did not fail the transfer. */
+        tocsin_result_fail(r, TOCSIN_ERR_RESET, "connection to %s port %s reset before any answer",
+                           op->host, op->port);
     else if (code == CURLE_GOT_NOTHING)
         tocsin_result_fail(r, TOCSIN_ERR_RESET, "server closed the connection without answering");
     else if (code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR || code == CURLE_PARTIAL_FILE)
@@ -504,8 +519,7 @@ static void set_tls(const struct tocsin_monitor_conf *m, CURL *easy)
     const struct tocsin_tls_conf *tls = &m->tls;
 
     curl_easy_setopt(easy, CURLOPT_SSL_SESSIONID_CACHE, 0L); /* a resumed session shows no certificate */
-    if (tls->ca_file)
-        curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
+    tocsin_curl_set_ca(easy, tls->ca_file);
     if (tls->skip_verify) {
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -544,6 +558,16 @@ static void set_versions(const struct tocsin_monitor_conf *m, CURL *easy)
         curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 }
 
+/* CURLOPT_SOCKOPTFUNCTION: remembers the socket, for timeout_phase(). */
+static int on_sockopt(void *userdata, curl_socket_t fd, curlsocktype purpose)
+{
+    struct tocsin_probe_op *op = userdata;
+
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        op->sock = fd;
+    return CURL_SOCKOPT_OK;
+}
+
 /* Every option of DESIGN §6 that keeps a check honest, on every hop. */
 static void set_options(struct tocsin_probe_op *op, CURL *easy)
 {
@@ -563,6 +587,8 @@ static void set_options(struct tocsin_probe_op *op, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, op);
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, op);
     /* Our timer is the deadline; curl's is a backstop a little later. */
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)m->timeout_ms + 1000L);
     if (op->connect_to)
@@ -584,6 +610,8 @@ static void start_transfer(struct tocsin_probe_op *op)
     op->cert_checked_this_hop = false;
     op->body_len = 0;
     op->body_cut = false;
+    op->headers_done = false;
+    op->sock = CURL_SOCKET_BAD;
     op->hop_start_ns = uv_hrtime();
     op->req.easy = tocsin_curl_uv_easy(op->env->curl);
     op->req.done = on_transfer_done;
@@ -794,14 +822,31 @@ static void start_via_proxy(struct tocsin_probe_op *op)
 
 /* ---- the timeout and the vtable ------------------------------------------ */
 
+/* Whether this hop's TCP connection is up: curl 7.88 sets CONNECT_TIME only
+ * once TLS is done too, so a server that accepts and then stalls the
+ * handshake read as "connecting".  Not through a proxy (its socket is the
+ * proxy's). */
+static bool tcp_connected(const struct tocsin_probe_op *op)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+
+    if (op->req.easy && info_ms(op->req.easy, CURLINFO_CONNECT_TIME_T) >= 0)
+        return true;
+    return op->proxy == NULL && op->sock != CURL_SOCKET_BAD &&
+           getpeername(op->sock, (struct sockaddr *)&peer, &len) == 0;
+}
+
 static const char *timeout_phase(struct tocsin_probe_op *op)
 {
-    if (op->req.easy == NULL || info_ms(op->req.easy, CURLINFO_CONNECT_TIME_T) < 0)
+    if (op->req.easy == NULL || !tcp_connected(op))
         return "connecting";
     if (op->https && info_ms(op->req.easy, CURLINFO_APPCONNECT_TIME_T) < 0)
         return "during the TLS handshake";
     if (info_ms(op->req.easy, CURLINFO_STARTTRANSFER_TIME_T) < 0)
         return "waiting for the first byte";
+    if (!op->headers_done)
+        return "reading the headers";
     return "reading the body";
 }
 
@@ -845,6 +890,7 @@ static int http_start(const struct tocsin_probe_env *env, const struct tocsin_mo
     op->send_body = monitor->body != NULL;
     op->start_ns = op->hop_start_ns = uv_hrtime();
     op->dns_ms = -1;
+    op->sock = CURL_SOCKET_BAD;
     op->result = (struct tocsin_result){
         .status = TOCSIN_STATUS_DOWN,
         .region = region,

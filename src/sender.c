@@ -594,8 +594,7 @@ static void set_options(struct delivery *d, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)w->connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, d->errbuf);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
-    if (w->tls.ca_file)
-        curl_easy_setopt(easy, CURLOPT_CAINFO, w->tls.ca_file);
+    tocsin_curl_set_ca(easy, w->tls.ca_file);
     if (w->tls.skip_verify) {
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);

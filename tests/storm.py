@@ -26,7 +26,6 @@ Usage: storm.py <tocsin-binary> <source-dir> [--phases storm,retry,queue]
 [--queue-monitors N[,N...]] [--rounds N] [--queue-wait S] [--keep]"""
 
 import argparse
-import ctypes
 import hashlib
 import hmac
 import http.server
@@ -36,7 +35,6 @@ import random
 import re
 import select
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -44,41 +42,14 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
-FAILURES = []
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+import agentproc  # noqa: E402
+from agentproc import Agent, FAILURES, check, die_with_parent, first, free_port, launch, \
+    lateness_over, log, wait_for  # noqa: E402
+
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-T0 = time.monotonic()
-
-
-def log(text):
-    print(f"[{time.monotonic() - T0:6.1f}s] {text}", flush=True)
-
-
-def check(ok, what):
-    log(("ok: " if ok else "FAIL: ") + what)
-    if not ok:
-        FAILURES.append(what)
-    return ok
-
-
-def wait_for(predicate, seconds, step=0.05):
-    """Polls PREDICATE until it returns a true value or SECONDS pass."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(step)
-
-
-def die_with_parent():
-    """preexec_fn: the child gets SIGKILL when this script dies (no orphans)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 # ---- the probed target -------------------------------------------------------
@@ -273,113 +244,6 @@ class Receiver:
 
 # ---- the agent ---------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Agent:
-    def __init__(self, tmp, name, yaml_text, api_port):
-        self.tmp, self.name, self.api_port = tmp, name, api_port
-        self.config = os.path.join(tmp, name + ".yaml")
-        self.state_dir = os.path.join(tmp, name + "-state")
-        self.db = os.path.join(self.state_dir, "tocsin.db")
-        self.log_path = os.path.join(tmp, name + ".log")
-        self.proc = None
-        self.log = None
-        with open(self.config, "w") as f:
-            f.write(yaml_text)
-
-    def check_config(self):
-        out = subprocess.run([TOCSIN, "check-config", "-c", self.config], capture_output=True,
-                             text=True, timeout=60)
-        return check(out.returncode == 0, f"{self.name}: check-config exit {out.returncode}: "
-                     + (out.stdout + out.stderr).strip()[:300])
-
-    def start(self):
-        self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([TOCSIN, "run", "-c", self.config], stdout=self.log,
-                                     stderr=self.log, preexec_fn=die_with_parent,
-                                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(20)
-        self.log.close()
-
-    def stop(self):
-        """SIGTERM; the exit code, or None when it had to be killed."""
-        if self.proc is None:
-            return None
-        code = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
-        self.log.close()
-        return code
-
-    def get(self, path, timeout=10):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}{path}",
-                                        timeout=timeout) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError:
-            return None, ""
-
-    def status(self):
-        code, body = self.get("/api/v1/status")
-        try:
-            return json.loads(body) if code == 200 else None
-        except ValueError:
-            return None
-
-    def metric(self, name):
-        """The sum of every sample of metric NAME, or None without an answer."""
-        code, body = self.get("/metrics")
-        if code != 200:
-            return None
-        total = 0.0
-        for line in body.splitlines():
-            m = re.match(r"^" + re.escape(name) + r"(\{[^}]*\})? (\S+)$", line)
-            if m:
-                total += float(m.group(2))
-        return total
-
-    def samples(self, name):
-        """{labels: value} of every sample of metric NAME ({} without an answer)."""
-        code, body = self.get("/metrics")
-        out = {}
-        if code == 200:
-            for line in body.splitlines():
-                m = re.match(r"^" + re.escape(name) + r"(\{[^}]*\})? (\S+)$", line)
-                if m:
-                    out[m.group(1) or ""] = float(m.group(2))
-        return out
-
-    def all_up(self, n):
-        s = self.status()
-        return s and s["monitors"]["up"] == n and s
-
-    def outbox_idle(self):
-        s = self.status()
-        return s and s["outbox"]["waiting"] == 0 and s["outbox"]["in_flight"] == 0 and s
-
-    def log_lines(self, level):
-        try:
-            with open(self.log_path) as f:
-                return [l for l in f if f"level={level} " in l]
-        except OSError:
-            return []
-
-
 def outbox_rows(db, query="SELECT request_id, monitor, event, state FROM outbox", args=()):
     """Rows of the agent's outbox, read-only (WAL: no lock the agent waits on)."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
@@ -417,10 +281,6 @@ def config_yaml(name, api_port, state_dir, hook_port, secret, webhook, defaults,
     ]
     lines += [f"  - {{id: {m}, type: tcp, host: 127.0.0.1, port: {port}}}" for m in monitors]
     return "\n".join(lines) + "\n"
-
-
-def first(items, n=3):
-    return "; ".join(str(i) for i in list(items)[:n])
 
 
 # ---- verification shared by the phases ----------------------------------------
@@ -497,17 +357,6 @@ def verify_order(label, incidents, recoveries):
 
 
 # ---- 1. storm + kill -9 ------------------------------------------------------
-
-def launch(agent, text, target):
-    """Writes AGENT's config TEXT, brings TARGET up, validates and starts the agent."""
-    with open(agent.config, "w") as f:
-        f.write(text)
-    target.up()
-    if not agent.check_config():
-        return False
-    agent.start()
-    return True
-
 
 def phase_storm(tmp, n=2000, kill_at=400):
     log(f"== storm: {n} monitors DOWN at once, kill -9 after {kill_at} incidents delivered")
@@ -656,15 +505,6 @@ def phase_retry(tmp, n=40, refusals=3, unavailable=15):
 
 # ---- 3. how fast 10,000 alerts are durably queued (measured) -----------------
 
-def lateness_over(samples, seconds):
-    """Checks of a tocsin_check_lateness_seconds_bucket/_count sample set that
-    started more than SECONDS late."""
-    buckets = {float(re.search(r'le="([^"]+)"', k).group(1).replace("+Inf", "inf")): v
-               for k, v in samples.items() if "le=" in k}
-    within = max((v for le, v in buckets.items() if le <= seconds), default=0.0)
-    return buckets.get(float("inf"), 0.0) - within
-
-
 def phase_queue(tmp, n=10000, round_no=1, wait_s=45):
     log(f"== queue: {n} monitors DOWN at once, outbox rows counted in SQLite (measured only)")
     secret = "queue-" + os.urandom(12).hex()
@@ -748,7 +588,6 @@ def phase_queue(tmp, n=10000, round_no=1, wait_s=45):
 
 
 def main():
-    global TOCSIN
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("tocsin")
     ap.add_argument("source_dir")
@@ -761,7 +600,7 @@ def main():
                     help="seconds the queue measurement waits for the rows at most")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
-    TOCSIN = os.path.abspath(args.tocsin)
+    agentproc.TOCSIN = os.path.abspath(args.tocsin)
     phases = args.phases.split(",")
     tmp = tempfile.mkdtemp(prefix="tocsin-storm.")
     log(f"work dir {tmp}")
@@ -792,17 +631,8 @@ def main():
               f"created_span_ms={col('created_span_ms')} commit_lag_ms={col('commit_lag_ms')} "
               f"late_over_1s={col('late_1s')} checks={col('checks')} skipped={col('skipped')}",
               flush=True)
-    log(f"total {time.monotonic() - T0:.1f}s")
-    if FAILURES:
-        print(f"{len(FAILURES)} failure(s):", flush=True)
-        for f in FAILURES:
-            print("  " + f, flush=True)
-        return 1
-    print("all storm checks passed", flush=True)
-    return 0
+    return agentproc.verdict("storm")
 
-
-TOCSIN = sys.argv[1] if len(sys.argv) > 1 else ""
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -487,6 +487,80 @@ static void test_reset(void **state)
     assert_int_equal(r.status_code, 0);
 }
 
+/* A server that accepts and resets at once: whether curl sees the RST while
+ * connecting, in its getpeername() or when it sends or reads is a race, and
+ * the kind is reset either way (it was refused while connecting before), the
+ * message says so (not "getpeername() failed with errno 107"). */
+/* Timed out against a plain TCP server START(...) runs: the phase named. */
+static void timeout_against(struct fixture *f, enum test_server_mode mode, const char *reply,
+                            const char *scheme, const char *phase)
+{
+    struct test_server_opts o = {.mode = mode, .reply = reply};
+    struct test_server *server = test_server_start(&o);
+    struct tocsin_result r;
+    char want[128];
+
+    assert_non_null(server);
+    snprintf(f->url, sizeof(f->url), "%s://127.0.0.1:%u/", scheme,
+             (unsigned)test_server_port(server));
+    f->monitor.url = f->url;
+    f->monitor.timeout_ms = 500;
+    /* A small CA file: the system bundle takes seconds to parse under valgrind,
+     * and curl's own timeout (a second later) would then be first. */
+    f->monitor.tls.ca_file = pki.ca.cert;
+    run_check(&f->config, &f->monitor, &r);
+    test_server_stop(server);
+    snprintf(want, sizeof(want), "timed out after 500 ms %s", phase);
+    assert_down(&r, TOCSIN_ERR_TIMEOUT, want);
+}
+
+/* Accepted, then silence: the TLS handshake hangs (curl 7.88 has no
+ * CONNECT_TIME then; it read as "connecting"). */
+static void test_timeout_in_tls_handshake(void **state)
+{
+    timeout_against(*state, TEST_SERVER_SILENT, NULL, "https", "during the TLS handshake");
+}
+
+/* A status line and one header, then silence (slowloris). */
+static void test_timeout_in_headers(void **state)
+{
+    timeout_against(*state, TEST_SERVER_BANNER, "HTTP/1.1 200 OK\r\nX-Slow: 1\r\n", "http",
+                    "reading the headers");
+}
+
+/* The headers and part of the body, then silence. */
+static void test_timeout_in_body(void **state)
+{
+    timeout_against(*state, TEST_SERVER_BANNER,
+                    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart", "http",
+                    "reading the body");
+}
+
+static void test_reset_at_accept(void **state)
+{
+    struct fixture *f = *state;
+    struct test_server_opts o = {.mode = TEST_SERVER_RESET};
+    struct test_server *server = test_server_start(&o);
+    struct tocsin_result r[40];
+    char want[128];
+
+    assert_non_null(server);
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u/", (unsigned)test_server_port(server));
+    f->monitor.url = f->url;
+    snprintf(want, sizeof(want), "connection to 127.0.0.1 port %u reset before any answer",
+             (unsigned)test_server_port(server));
+    test_run_checks(&tocsin_probe_http, &f->config, &f->monitor, 40, NULL, NULL, r);
+    test_server_stop(server);
+    for (size_t i = 0; i < 40; i++) {
+        if (r[i].error_kind == TOCSIN_ERR_RESET && strcmp(r[i].error_message, want) == 0)
+            continue;  /* the RST came while connecting */
+        assert_int_equal(r[i].status, TOCSIN_STATUS_DOWN);
+        if (r[i].error_kind != TOCSIN_ERR_RESET || strstr(r[i].error_message, "reset") == NULL)
+            fail_msg("check %zu: expected reset, got %s \"%s\"", i,
+                     tocsin_error_kind_name(r[i].error_kind), r[i].error_message);
+    }
+}
+
 static void test_abort_rst(void **state)
 {
     struct fixture *f = *state;
@@ -954,6 +1028,42 @@ static void test_tls_by_name(void **state)
     assert_true(r.timings.tls_ms >= 0);
 }
 
+static void unlink_file(size_t i, void *path)
+{
+    (void)i;
+    assert_int_equal(unlink(path), 0);
+}
+
+/* The CA store is built once per engine and kept (CURLOPT_CA_CACHE_TIMEOUT):
+ * the second check still verifies after the CA file is gone.  Parsing the
+ * bundle for every HTTPS check blocked the loop ~30-70 ms each (Debian's
+ * libcurl has a CA path by default, and a CA path made curl skip its cache). */
+static void test_tls_ca_store_cached(void **state)
+{
+    struct fixture *f = *state;
+    struct tocsin_result r[2];
+    char ca[sizeof(pki.dir) + 16];
+    FILE *in, *out;
+    char buf[4096];
+    size_t n;
+
+    snprintf(ca, sizeof(ca), "%s/ca-copy.pem", pki.dir);
+    in = fopen(pki.ca.cert, "rb");
+    out = fopen(ca, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    serve_tls(f, &leaf_valid, "127.0.0.1");
+    f->monitor.tls.ca_file = ca;
+    test_run_checks(&tocsin_probe_http, &f->config, &f->monitor, 2, unlink_file, ca, r);
+    assert_up(&r[0]);
+    assert_up(&r[1]);
+    assert_int_equal(test_target_hits(f->tls_target), 2);
+}
+
 static void test_tls_self_signed(void **state)
 {
     struct fixture *f = *state;
@@ -1055,6 +1165,10 @@ int main(void)
         T(test_slow),
         T(test_hang_times_out),
         T(test_reset),
+        T(test_timeout_in_tls_handshake),
+        T(test_timeout_in_headers),
+        T(test_timeout_in_body),
+        T(test_reset_at_accept),
         T(test_abort_rst),
         T(test_refused),
         T(test_redirect_chain),
@@ -1073,6 +1187,7 @@ int main(void)
         T(test_cancel_never_calls_back),
         T(test_tls_valid),
         T(test_tls_by_name),
+        T(test_tls_ca_store_cached),
         T(test_tls_self_signed),
         T(test_tls_skip_verify),
         T(test_tls_expiring),

@@ -58,6 +58,15 @@ int tocsin_curl_url_parts(const char *url, char **host, char **port, bool *https
 /* The one-entry CURLOPT_CONNECT_TO list "HOST:PORT:ADDR:PORT"; NULL on ENOMEM. */
 struct curl_slist *tocsin_curl_connect_to(const char *host, const char *port, const char *addr);
 
+/* The CA certificates EASY trusts: CA_FILE, or curl's built-in bundle when NULL,
+ * and never also a CA directory.  A CA directory (Debian's libcurl has
+ * /etc/ssl/certs beside its bundle) keeps curl from caching the store it builds
+ * (CURLOPT_CA_CACHE_TIMEOUT), so every TLS connection parsed the whole bundle
+ * again on the loop (~30-70 ms for 144 certificates), and it trusted the system
+ * CAs beside a CA_FILE (the TCP probe trusts CA_FILE alone).  Without a
+ * built-in bundle the built-in directory stays. */
+void tocsin_curl_set_ca(CURL *easy, const char *ca_file);
+
 /* Appends "NAME: VALUE" to *LIST; an empty VALUE removes a header curl would
  * add by itself.  0 or -ENOMEM (then *LIST is unchanged). */
 int tocsin_curl_header_append(struct curl_slist **list, const char *name, const char *value);

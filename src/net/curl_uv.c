@@ -258,6 +258,18 @@ struct curl_slist *tocsin_curl_connect_to(const char *host, const char *port, co
     return curl_slist_append(NULL, line);
 }
 
+void tocsin_curl_set_ca(CURL *easy, const char *ca_file)
+{
+    char *builtin = NULL;
+
+    if (ca_file)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file);
+    else
+        curl_easy_getinfo(easy, CURLINFO_CAINFO, &builtin);
+    if (ca_file || builtin)
+        curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+}
+
 int tocsin_curl_header_append(struct curl_slist **list, const char *name, const char *value)
 {
     char line[1024];
