@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "tocsin/agent.h"
 #include "tocsin/config.h"
@@ -148,6 +149,24 @@ static int load(const char *path, struct tocsin_config **config)
     return rc;
 }
 
+/* Every check holds a descriptor, and the agent never uses select(), so the
+ * soft limit on open files goes up to the hard one, as Go programs such as
+ * blackbox_exporter do at start: a hand-started agent under the usual 1,024
+ * would otherwise fail checks of a large config with EMFILE. */
+static void raise_open_files_limit(void)
+{
+    struct rlimit rl;
+    char from[24], to[24];
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    snprintf(from, sizeof(from), "%llu", (unsigned long long)rl.rlim_cur);
+    snprintf(to, sizeof(to), "%llu", (unsigned long long)rl.rlim_max);
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        tocsin_info("open files limit raised", "from", from, "to", to);
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct cli cli = {.json = false};
@@ -159,6 +178,7 @@ static int cmd_run(int argc, char **argv)
     if (load(cli.config, &config) < 0)
         return EXIT_CONFIG;
     tocsin_log_setup(config->agent.log_level, config->agent.log_format);
+    raise_open_files_limit();
     code = tocsin_agent_run(config);
     tocsin_config_free(config);
     return code;

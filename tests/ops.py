@@ -15,6 +15,7 @@ import http.server
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -135,11 +136,28 @@ def monitors(port):
     return {m["id"]: m for m in json.loads(body)["monitors"]}
 
 
-def start_agent(config, tmp, name, env_extra=None):
+def low_open_files_limit():
+    """preexec_fn: a soft limit of 256 open files under the hard one."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+
+
+def open_files_limits(pid):
+    """(soft, hard) "Max open files" of PID as /proc shows them."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return soft, hard
+    return None
+
+
+def start_agent(config, tmp, name, env_extra=None, preexec_fn=None):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     env.update(env_extra or {})
     err = open(os.path.join(tmp, name + ".log"), "w")
-    proc = subprocess.Popen([TOCSIN, "run", "-c", config], stdout=err, stderr=err, env=env)
+    proc = subprocess.Popen([TOCSIN, "run", "-c", config], stdout=err, stderr=err, env=env,
+                            preexec_fn=preexec_fn)
     return proc, err
 
 
@@ -200,10 +218,14 @@ monitors:
     os.makedirs(f"{tmp}/state")
     notify = Notify(os.path.join(tmp, "notify.sock"))
     proc, err = start_agent(config, tmp, "agent",
-                            {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"})
+                            {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"},
+                            low_open_files_limit)
     texts = []  # everything the agent shows; no secret may be in any of it
     try:
         check(wait_for(lambda: notify.count("READY=1") >= 1, 20), "sd_notify READY=1")
+        limits = open_files_limits(proc.pid)
+        check(limits is not None and limits[0] == limits[1],
+              f"open files: soft limit 256 raised to the hard one ({limits})")
         settled = wait_for(lambda: (lambda m: m and m["up_tcp"]["status"] == "UP"
                                     and m["up_http"]["status"] == "UP"
                                     and m["down_tcp"]["status"] == "DOWN" and m)(monitors(api_port)),
