@@ -28,6 +28,7 @@
 #include "tocsin/curl_uv.h"
 #include "tocsin/format.h"
 #include "tocsin/log.h"
+#include "tocsin/name_index.h"
 #include "tocsin/sched.h" /* tocsin_fnv1a64 */
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -50,7 +51,8 @@ struct webhook_queue;
 
 /* A firing incident of a `refire` webhook, re-posted until its recovery. */
 struct firing {
-    struct firing *next;
+    struct firing *next, *prev;
+    size_t monitor_index;         /* into config->monitors: its slot in firing_of */
     struct tocsin_alert alert;    /* the last incident; its monitor lives as long as the
                                    * config, but is only read when re-posting */
     char *monitor;                /* its id, matched without reading alert.monitor */
@@ -105,6 +107,8 @@ struct webhook_queue {
     uint64_t *sends;              /* ring of recent send times (uv_now ms) */
     size_t ring_cap, ring_head, ring_n;
     struct firing *firing;        /* format->refire: incidents not recovered */
+    struct firing **firing_of;    /* the same by monitor index (made on first use), so a
+                                   * storm of 10,000 alerts does not search the list */
     struct delivery *refires;     /* re-posts in flight */
     uint64_t outcomes[TOCSIN_OUTCOMES]; /* finished attempts, for /metrics */
 };
@@ -1029,21 +1033,28 @@ static void arm_refire(struct tocsin_sender *s)
         uv_timer_start(&s->refire_timer, on_refire, s->refire_ms, s->refire_ms);
 }
 
-/* True while a live delivery of MONITOR is queued: it is still being sent or
- * retried, and a re-post would only race it. */
-static bool queued_for(const struct webhook_queue *q, const char *monitor)
+/* The monitors with a live delivery queued (still being sent or retried: a
+ * re-post would only race it), one pass over the queue per period instead of
+ * one per firing alert.  -ENOMEM leaves IX empty. */
+static int index_queued(const struct webhook_queue *q, struct tocsin_name_index *ix)
 {
+    size_t n = 0;
+
+    for (const struct delivery *d = q->head; d; d = d->next)
+        n++;
+    if (tocsin_name_index_init(ix, n) < 0)
+        return -ENOMEM;
     for (const struct delivery *d = q->head; d; d = d->next)
         if (d->phase != PHASE_DEAD && d->phase != PHASE_DONE &&
-            strcmp(d->row.monitor, monitor) == 0)
-            return true;
-    return false;
+            tocsin_name_index_put(ix, d->row.monitor, 0) == TOCSIN_NAME_ABSENT)
+            return -ENOMEM;
+    return 0;
 }
 
 /* Posts F once more to every URL, built with "now" = this moment, unless its
- * last re-post is still on its way, its monitor has a delivery queued, a 429
- * pauses the webhook or the rate limit is used up. */
-static void refire(struct webhook_queue *q, struct firing *f)
+ * last re-post is still on its way, its monitor has a delivery queued (in
+ * QUEUED), a 429 pauses the webhook or the rate limit is used up. */
+static void refire(struct webhook_queue *q, struct firing *f, const struct tocsin_name_index *queued)
 {
     struct tocsin_sender *s = q->sender;
     struct tocsin_alert alert = f->alert;
@@ -1052,7 +1063,8 @@ static void refire(struct webhook_queue *q, struct firing *f)
     size_t len = 0;
     int rc;
 
-    if (f->in_flight > 0 || now < q->paused_until || queued_for(q, f->monitor))
+    if (f->in_flight > 0 || now < q->paused_until ||
+        tocsin_name_index_get(queued, f->monitor) != TOCSIN_NAME_ABSENT)
         return;
     alert.check_result.timestamp = (int64_t)time(NULL);
     rc = q->format->build_body(&alert, q->conf, &body, &len);
@@ -1091,9 +1103,20 @@ static void on_refire(uv_timer_t *timer)
 {
     struct tocsin_sender *s = timer->data;
 
-    for (size_t i = 0; i < s->n_queues; i++)
-        for (struct firing *f = s->queues[i].firing; f; f = f->next)
-            refire(&s->queues[i], f);
+    for (size_t i = 0; i < s->n_queues; i++) {
+        struct webhook_queue *q = &s->queues[i];
+        struct tocsin_name_index queued;
+
+        if (q->firing == NULL)
+            continue;
+        if (index_queued(q, &queued) < 0)
+            tocsin_debug("firing alerts not re-posted this time", "webhook", q->conf->name,
+                         "error", strerror(ENOMEM));
+        else
+            for (struct firing *f = q->firing; f; f = f->next)
+                refire(q, f, &queued);
+        tocsin_name_index_free(&queued);
+    }
     arm_refire(s);
 }
 
@@ -1101,39 +1124,65 @@ static void firing_free(struct webhook_queue *q, struct firing *f)
 {
     /* A re-post still on its way could land after the recovery and make the
      * alert fire again for five minutes: cut it. */
-    for (struct delivery *d = q->refires, *next; d; d = next) {
+    for (struct delivery *d = q->refires, *next; d && f->in_flight > 0; d = next) {
         next = d->next;
         if (d->firing == f)
             delivery_free(d);
     }
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        q->firing = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    if (q->firing_of)
+        q->firing_of[f->monitor_index] = NULL;
     free(f->monitor);
     free(f);
+}
+
+static struct firing *firing_new(struct webhook_queue *q, const struct tocsin_alert *alert,
+                                 size_t index)
+{
+    struct firing *f = calloc(1, sizeof(*f));
+
+    if (f == NULL || (f->monitor = strdup(alert->monitor->id)) == NULL) {
+        free(f);
+        return NULL;
+    }
+    f->monitor_index = index;
+    f->next = q->firing;
+    if (q->firing)
+        q->firing->prev = f;
+    q->firing = f;
+    q->firing_of[index] = f;
+    return f;
 }
 
 /* An incident starts (or, at a later level, replaces) its monitor's firing
  * alert; a recovery ends it. */
 static void track_firing(struct webhook_queue *q, const struct tocsin_alert *alert)
 {
-    struct firing **link = &q->firing, *f;
+    const struct tocsin_config *config = q->sender->config;
+    size_t index = (size_t)(alert->monitor - config->monitors);
+    struct firing *f;
 
-    while (*link && strcmp((*link)->monitor, alert->monitor->id) != 0)
-        link = &(*link)->next;
-    f = *link;
+    if (alert->monitor < config->monitors || index >= config->n_monitors)
+        return; /* not of this config: never the case */
+    if (q->firing_of == NULL &&
+        (q->firing_of = calloc(config->n_monitors, sizeof(*q->firing_of))) == NULL) {
+        tocsin_error("out of memory: a firing alert will not be re-posted", "webhook",
+                     q->conf->name, "monitor", alert->monitor->id);
+        return;
+    }
+    f = q->firing_of[index];
     if (alert->type != TOCSIN_NOTIFY_INCIDENT) {
-        if (f) {
-            *link = f->next;
+        if (f)
             firing_free(q, f);
-        }
-    } else if (f == NULL && ((f = calloc(1, sizeof(*f))) == NULL ||
-                             (f->monitor = strdup(alert->monitor->id)) == NULL)) {
-        free(f);
+    } else if (f == NULL && (f = firing_new(q, alert, index)) == NULL) {
         tocsin_error("out of memory: a firing alert will not be re-posted", "webhook",
                      q->conf->name, "monitor", alert->monitor->id);
     } else {
-        if (*link == NULL) {
-            f->next = q->firing;
-            q->firing = f;
-        }
         f->alert = *alert;
     }
     arm_refire(q->sender);
@@ -1252,11 +1301,9 @@ static void free_queues(struct tocsin_sender *s)
         struct webhook_queue *q = &s->queues[i];
         while (q->head)
             delivery_drop(q->head, false);
-        while (q->firing) {
-            struct firing *f = q->firing;
-            q->firing = f->next;
-            firing_free(q, f);
-        }
+        while (q->firing)
+            firing_free(q, q->firing);
+        free(q->firing_of);
         free(q->sends);
     }
     free(s->queues);

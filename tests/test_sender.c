@@ -1353,6 +1353,89 @@ static long count_rows(struct harness *h, const char *where)
     return n;
 }
 
+/* While an incident is still being retried (the receiver answers 503), its
+ * monitor gets no re-post: every request then is a retry of the incident,
+ * under its request ids.  Another monitor whose incident went out is
+ * re-posted meanwhile.  Once the receiver answers 2xx, m00 is re-posted too. */
+static size_t requests_while_failing;
+
+static bool step_refire_waits(struct harness *h)
+{
+    switch (h->phase) {
+    case 0:
+        send_alert(h, 1, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+        return false;
+    case 1: /* m01 delivered: now the receiver fails, and m00 goes DOWN */
+        if (stats(h).delivered < AM_PEERS)
+            return false;
+        test_receiver_set_status(h->rx, 503);
+        send_alert(h, 0, TOCSIN_NOTIFY_INCIDENT);
+        h->mark = uv_now(&h->loop) + 4 * REFIRE_MS;
+        h->phase = 2;
+        return false;
+    case 2:
+        if (uv_now(&h->loop) < h->mark)
+            return false;
+        requests_while_failing = test_receiver_count(h->rx);
+        test_receiver_set_status(h->rx, 200);
+        h->mark = uv_now(&h->loop) + 4 * REFIRE_MS + SETTLE_MS;
+        h->phase = 3;
+        return false;
+    default:
+        return uv_now(&h->loop) >= h->mark;
+    }
+}
+
+static void test_alertmanager_refire_waits_for_queued(void **state)
+{
+    struct harness *h = *state;
+    static struct arrival a[ARRIVALS_MAX];
+    char urls[AM_PEERS][128], *list[AM_PEERS];
+    char ids[AM_PEERS][40];
+    size_t n, n_ids = 0, m00_reposts = 0, m01_while_failing = 0;
+
+    configure_alertmanager(h, urls, list);
+    h->hook.retries = 20;
+    h->hook.retry_backoff_ms = 100;
+    start(h, true);
+    tocsin_sender_set_refire_ms(h->sender, REFIRE_MS);
+    run(h, step_refire_waits);
+
+    n = arrivals(h, a, ARRIVALS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        bool failing = i < requests_while_failing;
+        if (strstr(a[i].d.body, "\"monitor\":\"m01\"") != NULL) {
+            m01_while_failing += failing;
+            continue;
+        }
+        if (failing) {
+            /* Only the incident's own ids (one per peer) retried. */
+            size_t j = 0;
+            while (j < n_ids && strcmp(ids[j], a[i].d.request_id) != 0)
+                j++;
+            if (j == n_ids) {
+                if (n_ids == AM_PEERS)
+                    fail_msg("m00 got request id %s while its incident was retried",
+                             a[i].d.request_id);
+                snprintf(ids[n_ids++], sizeof(ids[0]), "%s", a[i].d.request_id);
+            }
+        } else {
+            bool old = strcmp(a[i].d.request_id, ids[0]) == 0 ||
+                       (n_ids > 1 && strcmp(a[i].d.request_id, ids[1]) == 0);
+            m00_reposts += !old;
+        }
+    }
+    arrivals_free(a, n);
+    /* One per peer at most (a monitor's rows go in order, so the second peer's
+     * may wait behind the first one's retries). */
+    assert_true(n_ids >= 1 && n_ids <= AM_PEERS);
+    /* m01 was re-posted (the attempts answered 503) while m00 waited. */
+    assert_true(m01_while_failing >= AM_PEERS);
+    /* After the receiver recovered: m00's incident went through, then re-posts. */
+    assert_true(m00_reposts >= AM_PEERS);
+}
+
 static void test_alertmanager_refire(void **state)
 {
     struct harness *h = *state;
@@ -2237,6 +2320,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_survives_kill9, setup_no_receiver, teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_refire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alertmanager_refire_waits_for_queued, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_refire_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_while_storing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_while_storing, setup, teardown),
