@@ -1392,7 +1392,7 @@ static void test_alertmanager_refire_waits_for_queued(void **state)
     struct harness *h = *state;
     static struct arrival a[ARRIVALS_MAX];
     char urls[AM_PEERS][128], *list[AM_PEERS];
-    char ids[AM_PEERS][40];
+    char ids[AM_PEERS][sizeof(((struct test_delivery *)0)->request_id)];
     size_t n, n_ids = 0, m00_reposts = 0, m01_while_failing = 0;
 
     configure_alertmanager(h, urls, list);
