@@ -504,6 +504,18 @@ static bool retryable(long status)
            status >= 500;
 }
 
+/* What went wrong with a transfer, for the log and the outbox.  curl keeps
+ * the first message it wrote: after an RST right behind the connect that is
+ * a failed getpeername() that did not fail the transfer (as in the probe). */
+static void transfer_error(const struct delivery *d, CURLcode code, char *out, size_t size)
+{
+    if ((code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR) &&
+        strncmp(d->errbuf, "getpeername()", 13) == 0)
+        snprintf(out, size, "connection reset before any answer");
+    else
+        snprintf(out, size, "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(code));
+}
+
 static void refire_done(struct delivery *d, CURLcode code);
 
 static void on_done(struct tocsin_curl_req *req, CURLcode code)
@@ -526,7 +538,7 @@ static void on_done(struct tocsin_curl_req *req, CURLcode code)
     }
     if (code != CURLE_OK) {
         status = 0;
-        snprintf(reason, sizeof(reason), "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(code));
+        transfer_error(d, code, reason, sizeof(reason));
     } else if (status >= 300 && status <= 399) {
         if (req->easy)
             curl_easy_getinfo(req->easy, CURLINFO_REDIRECT_URL, &location);
@@ -1004,7 +1016,7 @@ static void refire_done(struct delivery *d, CURLcode code)
         curl_easy_getinfo(d->req.easy, CURLINFO_RESPONSE_CODE, &status);
     snprintf(code_s, sizeof(code_s), "%ld", status);
     if (code != CURLE_OK)
-        snprintf(reason, sizeof(reason), "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(code));
+        transfer_error(d, code, reason, sizeof(reason));
     else
         snprintf(reason, sizeof(reason), "receiver answered %ld", status);
     if (code == CURLE_OK && status >= 200 && status <= 299)

@@ -43,6 +43,7 @@
 #include <uv.h>
 
 #include "receiver.h"
+#include "tls.h"
 #include "tocsin/alert.h"
 #include "tocsin/config.h"
 #include "tocsin/log.h"
@@ -1233,6 +1234,46 @@ static void test_outbox_survives_kill9(void **state)
     assert_int_equal(rows_left(h), 0);
 }
 
+/* ---- a receiver that resets every connection ------------------------------------ */
+
+#define RESET_ALERTS 30
+
+static bool step_all_reported(struct harness *h)
+{
+    if (h->phase == 0) {
+        for (size_t i = 0; i < RESET_ALERTS; i++)
+            send_alert(h, i, TOCSIN_NOTIFY_INCIDENT);
+        h->phase = 1;
+    }
+    return h->n_reports >= RESET_ALERTS;
+}
+
+/* Each attempt fails as a reset: curl's first message after an RST right
+ * behind the connect ("getpeername() failed with errno 107", which did not
+ * fail the transfer) never becomes the delivery's error. */
+static void test_receiver_resets(void **state)
+{
+    struct harness *h = *state;
+    struct test_server_opts o = {.mode = TEST_SERVER_RESET};
+    struct test_server *server = test_server_start(&o);
+
+    assert_non_null(server);
+    snprintf(h->url, sizeof(h->url), "http://127.0.0.1:%u" HOOK_PATH,
+             (unsigned)test_server_port(server));
+    h->hook.retries = 0;
+    start(h, true);
+    run(h, step_all_reported);
+    test_server_stop(server);
+    assert_int_equal(h->n_reports, RESET_ALERTS);
+    for (size_t i = 0; i < h->n_reports; i++) {
+        const struct report_copy *c = &h->reports[i];
+        assert_false(c->delivered);
+        assert_int_equal(c->status, 0);
+        if (strstr(c->error, "getpeername") != NULL || c->error[0] == '\0')
+            fail_msg("attempt %zu: error \"%s\"", i, c->error);
+    }
+}
+
 /* ---- alertmanager: firing alerts re-posted, not stored ---------------------------- */
 
 #define REFIRE_MS 300
@@ -2319,6 +2360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_at_most_16_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_survives_kill9, setup_no_receiver, teardown),
+        cmocka_unit_test_setup_teardown(test_receiver_resets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_refire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_refire_waits_for_queued, setup,
                                         teardown),
