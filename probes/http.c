@@ -463,11 +463,25 @@ static void on_transfer_done(struct tocsin_curl_req *req, CURLcode code)
 
 /* ---- starting a hop ------------------------------------------------------- */
 
+static bool names_user_agent(const struct tocsin_kvlist *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcasecmp(h->items[i].name, "User-Agent") == 0)
+            return true;
+    return false;
+}
+
+/* The check's own header list, or none (NULL: env->default_headers go) when
+ * it adds nothing to them; ours names the agent unless the monitor does. */
 static int build_headers(struct tocsin_probe_op *op)
 {
     const struct tocsin_kvlist *h = &op->monitor->headers;
     int rc = 0;
 
+    if (op->headers == NULL && h->n == 0 && !op->send_body)
+        return 0;
+    if (!names_user_agent(h))
+        rc = tocsin_curl_header_append(&op->headers, "User-Agent", TOCSIN_USER_AGENT);
     for (size_t i = 0; rc == 0 && i < h->n; i++)
         rc = tocsin_curl_header_append(&op->headers, h->items[i].name, h->items[i].value);
     /* curl would otherwise wait for "100 Continue" before sending a body. */
@@ -581,7 +595,6 @@ static void set_options(struct tocsin_probe_op *op, CURL *easy)
         curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
     }
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "tocsin/" TOCSIN_VERSION);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, op->errbuf);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
@@ -593,8 +606,8 @@ static void set_options(struct tocsin_probe_op *op, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)m->timeout_ms + 1000L);
     if (op->connect_to)
         curl_easy_setopt(easy, CURLOPT_CONNECT_TO, op->connect_to);
-    if (op->headers)
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, op->headers);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER,
+                     op->headers ? op->headers : op->env->default_headers);
     set_method(op, easy);
     set_auth(op, easy);
     set_tls(m, easy);

@@ -24,6 +24,8 @@ static void free_url_parts(struct tocsin_engine *e)
     }
     free(e->url_parts);
     e->url_parts = NULL;
+    curl_slist_free_all(e->default_headers);
+    e->default_headers = NULL;
 }
 
 int tocsin_engine_init(struct tocsin_engine *e, uv_loop_t *loop, const struct tocsin_config *config)
@@ -37,7 +39,8 @@ int tocsin_engine_init(struct tocsin_engine *e, uv_loop_t *loop, const struct to
     e->url_parts = calloc(config->n_monitors ? config->n_monitors : 1, sizeof(*e->url_parts));
     e->n_url_parts = config->n_monitors;
     rc = -ENOMEM;
-    if (e->resolvers == NULL || e->url_parts == NULL)
+    if (e->resolvers == NULL || e->url_parts == NULL ||
+        tocsin_curl_header_append(&e->default_headers, "User-Agent", TOCSIN_USER_AGENT) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         rc = tocsin_resolver_new(loop, &config->regions[i], &e->resolvers[i]);
@@ -52,7 +55,8 @@ int tocsin_engine_init(struct tocsin_engine *e, uv_loop_t *loop, const struct to
                                        .curl = &e->curl,
                                        .resolvers = e->resolvers,
                                        .config = config,
-                                       .url_parts = e->url_parts};
+                                       .url_parts = e->url_parts,
+                                       .default_headers = e->default_headers};
     return 0;
 fail:
     close_resolvers(e);

@@ -569,7 +569,7 @@ static int build_headers(struct delivery *d)
     int rc = tocsin_curl_header_append(&d->headers, "Content-Type", "application/json");
 
     if (rc == 0)
-        rc = tocsin_curl_header_append(&d->headers, "User-Agent", "tocsin/" TOCSIN_VERSION);
+        rc = tocsin_curl_header_append(&d->headers, "User-Agent", TOCSIN_USER_AGENT);
     if (rc == 0)
         rc = tocsin_curl_header_append(&d->headers, "X-Request-ID", d->row.request_id);
     /* curl would otherwise send "Expect: 100-continue" and wait on large bodies. */

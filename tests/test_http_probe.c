@@ -598,6 +598,39 @@ static void test_refused(void **state)
 
 /* ---- redirects ----------------------------------------------------------------- */
 
+/* Every check names the agent once; a monitor's own User-Agent replaces it,
+ * with other headers or without. */
+static void test_user_agent(void **state)
+{
+    struct fixture *f = *state;
+    struct tocsin_kv own = {.name = "user-agent", .value = "probe/1"};
+    struct tocsin_kv other = {.name = "X-Trace", .value = "1"};
+    struct tocsin_result r;
+    struct test_request req;
+
+    aim(f, NULL, "/");
+    run_check(&f->config, &f->monitor, &r);
+    assert_up(&r);
+    assert_true(test_target_last_request(f->target, &req));
+    assert_string_equal(req.user_agent, "tocsin/" TOCSIN_VERSION);
+    assert_int_equal(req.user_agents, 1);
+
+    f->monitor.headers = (struct tocsin_kvlist){.items = &other, .n = 1};
+    run_check(&f->config, &f->monitor, &r);
+    assert_up(&r);
+    assert_true(test_target_last_request(f->target, &req));
+    assert_string_equal(req.user_agent, "tocsin/" TOCSIN_VERSION);
+    assert_int_equal(req.user_agents, 1);
+
+    f->monitor.headers = (struct tocsin_kvlist){.items = &own, .n = 1};
+    run_check(&f->config, &f->monitor, &r);
+    assert_up(&r);
+    assert_true(test_target_last_request(f->target, &req));
+    assert_string_equal(req.user_agent, "probe/1");
+    assert_int_equal(req.user_agents, 1);
+    f->monitor.headers = (struct tocsin_kvlist){0};
+}
+
 static void test_redirect_chain(void **state)
 {
     struct fixture *f = *state;
@@ -1166,6 +1199,7 @@ int main(void)
         T(test_hang_times_out),
         T(test_reset),
         T(test_timeout_in_tls_handshake),
+        T(test_user_agent),
         T(test_timeout_in_headers),
         T(test_timeout_in_body),
         T(test_reset_at_accept),

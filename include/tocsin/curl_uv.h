@@ -11,6 +11,9 @@
 
 #include "tocsin/fdpoll.h"
 
+/* What every request of the agent (checks, webhooks) says it is. */
+#define TOCSIN_USER_AGENT "tocsin/" TOCSIN_VERSION
+
 struct tocsin_curl_req;
 /* Called once when the transfer of REQ ends (after it left the multi handle). */
 typedef void (*tocsin_curl_done_cb)(struct tocsin_curl_req *req, CURLcode code);

@@ -297,6 +297,16 @@ static void lookup(struct MHD_Connection *conn, const char *name, char *dst, siz
     copy(dst, size, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name));
 }
 
+static enum MHD_Result count_user_agent(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_USER_AGENT) == 0)
+        (*(unsigned *)cls)++;
+    return MHD_YES;
+}
+
 static struct req *new_req(struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct req *r = calloc(1, sizeof(*r));
@@ -309,6 +319,8 @@ static struct req *new_req(struct MHD_Connection *conn, const char *url, const c
     copy(r->rec.method, sizeof(r->rec.method), method);
     copy(r->rec.path, sizeof(r->rec.path), url);
     lookup(conn, MHD_HTTP_HEADER_HOST, r->rec.host, sizeof(r->rec.host));
+    lookup(conn, MHD_HTTP_HEADER_USER_AGENT, r->rec.user_agent, sizeof(r->rec.user_agent));
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_user_agent, &r->rec.user_agents);
     auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     r->rec.has_authorization = auth != NULL;
     copy(r->rec.authorization, sizeof(r->rec.authorization), auth);

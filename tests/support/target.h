@@ -49,6 +49,8 @@ struct test_request {
     char method[16];
     char path[256];
     char host[256];           /* Host header */
+    char user_agent[256];     /* the first User-Agent header */
+    unsigned user_agents;     /* how many User-Agent headers came */
     char authorization[256];  /* Authorization header */
     bool has_authorization;
     char body[1024];          /* request body, NUL-terminated; body_len is its full length */
