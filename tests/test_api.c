@@ -54,7 +54,8 @@ static void write_config(struct fixture *f, const char *extra_webhook)
             "webhooks:\n"
             "  - {name: hook, url: \"http://127.0.0.1:%u/hook\", secret: " SECRET "%s}\n"
             "policies: {default: {failure_threshold: 2, levels: [{level: 1, after: 2, notify: [hook]}]}}\n"
-            "defaults: {interval: 200ms, timeout: 150ms}\n"
+            /* A timeout valgrind on a busy host cannot miss: "up" must stay UP. */
+            "defaults: {interval: 500ms, timeout: 450ms}\n"
             "monitors:\n"
             "  - {id: up, name: \"Up <b>&</b>\", url: \"http://probe:pw-api-test@127.0.0.1:%u/ok\"}\n"
             "  - {id: down, url: \"http://127.0.0.1:%u/down\"}\n",
@@ -133,6 +134,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    /* A failed assertion skips the test's own stop: the agent's thread must
+     * not outlive the fixture it points into. */
+    test_agent_thread_stop(&f->at);
     test_target_stop(f->target);
     test_receiver_stop(f->hook);
     test_remove_dir(f->dir);
