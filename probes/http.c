@@ -377,10 +377,7 @@ static void classify_error(struct tocsin_probe_op *op, CURLcode code)
         tocsin_result_fail(r, TOCSIN_ERR_DNS, "%s", detail(op, code));
     else if (is_tls_error(code))
         tocsin_result_fail(r, TOCSIN_ERR_TLS, "TLS: %s", detail(op, code));
-    else if ((code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR) &&
-             strncmp(op->errbuf, "getpeername()", 13) == 0)
-        /* An RST right after the connect: curl keeps the first message it
-         * wrote, a failed getpeername() that did not fail the transfer. */
+    else if (tocsin_curl_reset_before_answer(code, op->errbuf))
         tocsin_result_fail(r, TOCSIN_ERR_RESET, "connection to %s port %s reset before any answer",
                            op->host, op->port);
     else if (code == CURLE_GOT_NOTHING)

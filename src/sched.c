@@ -34,7 +34,6 @@ struct tocsin_sched {
     uint32_t *heap;
     size_t n_heap;
     uv_timer_t timer;
-    uint64_t armed_due;      /* what the timer is armed for; UINT64_MAX = stopped */
     bool in_tick;            /* on_tick re-arms once when it is done */
     struct check_slot *queue_head, *queue_tail;
     struct tocsin_sched_stats stats;
@@ -146,20 +145,18 @@ static void on_tick(uv_timer_t *timer);
 /* Arms the one timer for the earliest due slot, unless it already is. */
 static void arm_timer(struct tocsin_sched *s)
 {
-    uint64_t now = uv_now(s->timer.loop), due;
+    uint64_t now = uv_now(s->timer.loop), due, in;
 
     if (s->in_tick || s->closing)
         return;
     if (s->n_heap == 0) {
         uv_timer_stop(&s->timer);
-        s->armed_due = UINT64_MAX;
         return;
     }
     due = s->slots[s->heap[0]].due;
-    if (due == s->armed_due && uv_is_active((uv_handle_t *)&s->timer))
-        return;
-    s->armed_due = due;
-    uv_timer_start(&s->timer, on_tick, due > now ? due - now : 0, 0);
+    in = due > now ? due - now : 0;
+    if (!uv_is_active((uv_handle_t *)&s->timer) || uv_timer_get_due_in(&s->timer) != in)
+        uv_timer_start(&s->timer, on_tick, in, 0);
 }
 
 /* Plans C for DUE (milliseconds, uv_now's clock). */
@@ -288,7 +285,6 @@ static void on_tick(uv_timer_t *timer)
     struct tocsin_sched *s = timer->data;
     uint64_t now = uv_now(timer->loop);
 
-    s->armed_due = UINT64_MAX;
     s->in_tick = true;
     while (!s->closing && s->n_heap > 0 && s->slots[s->heap[0]].due <= now) {
         struct check_slot *c = &s->slots[s->heap[0]];
@@ -335,7 +331,6 @@ int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,
     }
     uv_timer_init(env->loop, &s->timer);
     s->timer.data = s;
-    s->armed_due = UINT64_MAX;
     *out = s;
     return 0;
 }

@@ -53,9 +53,7 @@ struct webhook_queue;
 struct firing {
     struct firing *next, *prev;
     size_t monitor_index;         /* into config->monitors: its slot in firing_of */
-    struct tocsin_alert alert;    /* the last incident; its monitor lives as long as the
-                                   * config, but is only read when re-posting */
-    char *monitor;                /* its id, matched without reading alert.monitor */
+    struct tocsin_alert alert;    /* the last incident; its monitor is of the sender's config */
     size_t in_flight;             /* its re-posts not finished yet */
 };
 
@@ -504,13 +502,10 @@ static bool retryable(long status)
            status >= 500;
 }
 
-/* What went wrong with a transfer, for the log and the outbox.  curl keeps
- * the first message it wrote: after an RST right behind the connect that is
- * a failed getpeername() that did not fail the transfer (as in the probe). */
+/* What went wrong with a transfer, for the log and the outbox. */
 static void transfer_error(const struct delivery *d, CURLcode code, char *out, size_t size)
 {
-    if ((code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR) &&
-        strncmp(d->errbuf, "getpeername()", 13) == 0)
+    if (tocsin_curl_reset_before_answer(code, d->errbuf))
         snprintf(out, size, "connection reset before any answer");
     else
         snprintf(out, size, "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(code));
@@ -1076,7 +1071,7 @@ static void refire(struct webhook_queue *q, struct firing *f, const struct tocsi
     int rc;
 
     if (f->in_flight > 0 || now < q->paused_until ||
-        tocsin_name_index_get(queued, f->monitor) != TOCSIN_NAME_ABSENT)
+        tocsin_name_index_get(queued, f->alert.monitor->id) != TOCSIN_NAME_ABSENT)
         return;
     alert.check_result.timestamp = (int64_t)time(NULL);
     rc = q->format->build_body(&alert, q->conf, &body, &len);
@@ -1087,7 +1082,7 @@ static void refire(struct webhook_queue *q, struct firing *f, const struct tocsi
             break;
         }
         alert_url(q, i, url, sizeof(url));
-        d = delivery_new(q, f->monitor, tocsin_notification_name(alert.type),
+        d = delivery_new(q, alert.monitor->id, tocsin_notification_name(alert.type),
                          alert.notification_level, url, body, len);
         if (d == NULL) {
             rc = -ENOMEM;
@@ -1105,7 +1100,7 @@ static void refire(struct webhook_queue *q, struct firing *f, const struct tocsi
     }
     if (rc < 0)
         tocsin_debug("firing alert not re-posted this time", "webhook", q->conf->name, "monitor",
-                     f->monitor, "error",
+                     alert.monitor->id, "error",
                      rc == -EBUSY ? "rate limit reached" : rc == -EFBIG ? "body over 1 MB"
                                                                          : strerror(-rc));
     free(body);
@@ -1149,19 +1144,20 @@ static void firing_free(struct webhook_queue *q, struct firing *f)
         f->next->prev = f->prev;
     if (q->firing_of)
         q->firing_of[f->monitor_index] = NULL;
-    free(f->monitor);
     free(f);
 }
 
-static struct firing *firing_new(struct webhook_queue *q, const struct tocsin_alert *alert,
-                                 size_t index)
+/* A firing entry for the monitor at INDEX, and the index by monitor on the
+ * first one; NULL on ENOMEM. */
+static struct firing *firing_new(struct webhook_queue *q, size_t index)
 {
-    struct firing *f = calloc(1, sizeof(*f));
+    struct firing *f;
 
-    if (f == NULL || (f->monitor = strdup(alert->monitor->id)) == NULL) {
-        free(f);
+    if (q->firing_of == NULL &&
+        (q->firing_of = calloc(q->sender->config->n_monitors, sizeof(*q->firing_of))) == NULL)
         return NULL;
-    }
+    if ((f = calloc(1, sizeof(*f))) == NULL)
+        return NULL;
     f->monitor_index = index;
     f->next = q->firing;
     if (q->firing)
@@ -1181,17 +1177,11 @@ static void track_firing(struct webhook_queue *q, const struct tocsin_alert *ale
 
     if (alert->monitor < config->monitors || index >= config->n_monitors)
         return; /* not of this config: never the case */
-    if (q->firing_of == NULL &&
-        (q->firing_of = calloc(config->n_monitors, sizeof(*q->firing_of))) == NULL) {
-        tocsin_error("out of memory: a firing alert will not be re-posted", "webhook",
-                     q->conf->name, "monitor", alert->monitor->id);
-        return;
-    }
-    f = q->firing_of[index];
+    f = q->firing_of ? q->firing_of[index] : NULL;
     if (alert->type != TOCSIN_NOTIFY_INCIDENT) {
         if (f)
             firing_free(q, f);
-    } else if (f == NULL && (f = firing_new(q, alert, index)) == NULL) {
+    } else if (f == NULL && (f = firing_new(q, index)) == NULL) {
         tocsin_error("out of memory: a firing alert will not be re-posted", "webhook",
                      q->conf->name, "monitor", alert->monitor->id);
     } else {

@@ -70,6 +70,12 @@ struct curl_slist *tocsin_curl_connect_to(const char *host, const char *port, co
  * built-in bundle the built-in directory stays. */
 void tocsin_curl_set_ca(CURL *easy, const char *ca_file);
 
+/* Whether a transfer that failed with CODE and ERRBUF (its CURLOPT_ERRORBUFFER)
+ * met an RST right behind the connect: curl 7.88 then keeps its first
+ * message, a failed getpeername() that did not fail the transfer, and the
+ * caller should say "reset before any answer" instead. */
+bool tocsin_curl_reset_before_answer(CURLcode code, const char *errbuf);
+
 /* Appends "NAME: VALUE" to *LIST; an empty VALUE removes a header curl would
  * add by itself.  0 or -ENOMEM (then *LIST is unchanged). */
 int tocsin_curl_header_append(struct curl_slist **list, const char *name, const char *value);

@@ -270,6 +270,12 @@ void tocsin_curl_set_ca(CURL *easy, const char *ca_file)
         curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
 }
 
+bool tocsin_curl_reset_before_answer(CURLcode code, const char *errbuf)
+{
+    return (code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR) &&
+           strncmp(errbuf, "getpeername()", 13) == 0;
+}
+
 int tocsin_curl_header_append(struct curl_slist **list, const char *name, const char *value)
 {
     char line[1024];
