@@ -605,29 +605,26 @@ static void test_user_agent(void **state)
     struct fixture *f = *state;
     struct tocsin_kv own = {.name = "user-agent", .value = "probe/1"};
     struct tocsin_kv other = {.name = "X-Trace", .value = "1"};
+    const struct {
+        struct tocsin_kvlist headers;
+        const char *want;
+    } cases[] = {
+        {{0}, "tocsin/" TOCSIN_VERSION},
+        {{.items = &other, .n = 1}, "tocsin/" TOCSIN_VERSION},
+        {{.items = &own, .n = 1}, "probe/1"},
+    };
     struct tocsin_result r;
     struct test_request req;
 
     aim(f, NULL, "/");
-    run_check(&f->config, &f->monitor, &r);
-    assert_up(&r);
-    assert_true(test_target_last_request(f->target, &req));
-    assert_string_equal(req.user_agent, "tocsin/" TOCSIN_VERSION);
-    assert_int_equal(req.user_agents, 1);
-
-    f->monitor.headers = (struct tocsin_kvlist){.items = &other, .n = 1};
-    run_check(&f->config, &f->monitor, &r);
-    assert_up(&r);
-    assert_true(test_target_last_request(f->target, &req));
-    assert_string_equal(req.user_agent, "tocsin/" TOCSIN_VERSION);
-    assert_int_equal(req.user_agents, 1);
-
-    f->monitor.headers = (struct tocsin_kvlist){.items = &own, .n = 1};
-    run_check(&f->config, &f->monitor, &r);
-    assert_up(&r);
-    assert_true(test_target_last_request(f->target, &req));
-    assert_string_equal(req.user_agent, "probe/1");
-    assert_int_equal(req.user_agents, 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        f->monitor.headers = cases[i].headers;
+        run_check(&f->config, &f->monitor, &r);
+        assert_up(&r);
+        assert_true(test_target_last_request(f->target, &req));
+        assert_string_equal(req.user_agent, cases[i].want);
+        assert_int_equal(req.user_agents, 1);
+    }
     f->monitor.headers = (struct tocsin_kvlist){0};
 }
 

@@ -14,8 +14,8 @@ struct tocsin_engine {
     struct tocsin_resolver **resolvers;
     size_t n_resolvers;
     struct tocsin_url_parts *url_parts; /* env.url_parts: one per monitor */
-    struct curl_slist *default_headers; /* env.default_headers */
     size_t n_url_parts;
+    struct curl_slist *default_headers; /* env.default_headers */
     void (*on_closed)(struct tocsin_engine *e);
 };
 

@@ -11,7 +11,6 @@
 #include "tocsin/resolver.h"
 #include "tocsin/result.h"
 
-/* What every probe may use; owned by the agent (or `tocsin probe`). */
 /* An HTTP monitor's URL as curl parses it (host, port with the scheme's
  * default), parsed on the monitor's first check and kept, since URL parsing
  * was a tenth of a plain check's own CPU.  HOST is NULL until then, or when
@@ -23,6 +22,7 @@ struct tocsin_url_parts {
     bool parsed;
 };
 
+/* What every probe may use; owned by the agent (or `tocsin probe`). */
 struct tocsin_probe_env {
     uv_loop_t *loop;
     struct tocsin_curl_uv *curl;          /* the probes' curl multi */
