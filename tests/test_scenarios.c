@@ -9,7 +9,9 @@
  *   d) per-webhook events filtering (DESIGN §4: a recovery goes to the webhooks
  *      that were sent the incident and want recoveries)
  *
- * Checks run every 200 ms.  Steps (called by the harness tick) never assert;
+ * Checks run every 200 ms (the quorum scenario: 500 ms, with a 450 ms timeout,
+ * because under valgrind a 150 ms timeout also failed healthy region r1 now and
+ * then, which made the quorum-2 monitor's two failing regions real).  Steps (called by the harness tick) never assert;
  * they record and end the run, and the test asserts after uv_loop_close().
  * Only lower bounds are put on times; every wait has a generous deadline. */
 #include <arpa/inet.h>
@@ -400,7 +402,7 @@ static void test_quorum_three_regions(void **state)
                  "  default:\n"
                  "    failure_threshold: 2\n"
                  "    levels: [{level: 1, after: 2, notify: [ops]}]\n"
-                 "defaults: {interval: 200ms, timeout: 150ms, regions: [r1, r2, r3]}\n"
+                 "defaults: {interval: 500ms, timeout: 450ms, regions: [r1, r2, r3]}\n"
                  "monitors:\n"
                  "  - {id: q1, type: http, url: \"http://127.0.0.1:%u/q1\", quorum: 1}\n"
                  "  - {id: q2, type: http, url: \"http://127.0.0.1:%u/q2\", quorum: 2}\n",
