@@ -48,6 +48,8 @@ struct tocsin_probe_op {
     int hops;
     struct curl_slist *connect_to;
     struct curl_slist *headers;
+    struct tocsin_curl_profile profile; /* this hop's, when has_profile */
+    bool has_profile;
     uint64_t start_ns;
     uint64_t hop_start_ns;
     int64_t dns_ms;             /* summed over hops; -1 when nothing was resolved */
@@ -117,7 +119,7 @@ static void end_transfer(struct tocsin_probe_op *op)
     if (op->transfer_running)
         tocsin_curl_uv_cancel(op->env->curl, &op->req);
     op->transfer_running = false;
-    tocsin_curl_uv_release_easy(op->env->curl, op->req.easy);
+    tocsin_curl_uv_release_easy(op->env->curl, op->req.easy, op->has_profile ? &op->profile : NULL);
     op->req.easy = NULL;
     curl_slist_free_all(op->connect_to);
     curl_slist_free_all(op->headers);
@@ -546,7 +548,6 @@ static void set_vantage(struct tocsin_probe_op *op, CURL *easy)
     const struct tocsin_region_conf *region = op->region;
     char iface[160];
 
-    curl_easy_setopt(easy, CURLOPT_PROXY, op->proxy ? op->proxy : ""); /* never *_proxy env */
     if (region->source_address) {
         snprintf(iface, sizeof(iface), "host!%s", region->source_address);
         curl_easy_setopt(easy, CURLOPT_INTERFACE, iface);
@@ -579,12 +580,12 @@ static int on_sockopt(void *userdata, curl_socket_t fd, curlsocktype purpose)
     return CURL_SOCKOPT_OK;
 }
 
-/* Every option of DESIGN §6 that keeps a check honest, on every hop. */
-static void set_options(struct tocsin_probe_op *op, CURL *easy)
+/* The options of DESIGN §6 that keep a check honest and follow from its
+ * profile (below): set on a handle that was reset. */
+static void set_profile_options(struct tocsin_probe_op *op, CURL *easy)
 {
     const struct tocsin_monitor_conf *m = op->monitor;
 
-    curl_easy_setopt(easy, CURLOPT_URL, op->url);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L); /* we follow, resolving each hop */
@@ -592,24 +593,66 @@ static void set_options(struct tocsin_probe_op *op, CURL *easy)
         curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
     }
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, op->errbuf);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, op);
     curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
-    curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, op);
     /* Our timer is the deadline; curl's is a backstop a little later. */
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)m->timeout_ms + 1000L);
-    if (op->connect_to)
-        curl_easy_setopt(easy, CURLOPT_CONNECT_TO, op->connect_to);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER,
-                     op->headers ? op->headers : op->env->default_headers);
     set_method(op, easy);
     set_auth(op, easy);
     set_tls(m, easy);
     set_vantage(op, easy);
     set_versions(m, easy);
+}
+
+/* What differs between two checks of one profile: set on every request. */
+static void set_request_options(struct tocsin_probe_op *op, CURL *easy)
+{
+    curl_easy_setopt(easy, CURLOPT_URL, op->url);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, op->errbuf);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, op);
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, op);
+    curl_easy_setopt(easy, CURLOPT_CONNECT_TO, op->connect_to); /* NULL: none */
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER,
+                     op->headers ? op->headers : op->env->default_headers);
+    curl_easy_setopt(easy, CURLOPT_PROXY, op->proxy ? op->proxy : ""); /* never *_proxy env */
+}
+
+/* The profile of this hop: everything set_profile_options() reads, for a GET
+ * without a body or credentials, without a client certificate and with the
+ * certificate verified (what most checks are); false for any other, whose
+ * handle is reset before and after.  Region and CA file are compared by
+ * address: both live in the config, as long as the pool. */
+static bool profile_of(const struct tocsin_probe_op *op, struct tocsin_curl_profile *p)
+{
+    const struct tocsin_monitor_conf *m = op->monitor;
+
+    if (strcmp(op->method, "GET") != 0 || op->send_body || m->basic_auth_user ||
+        m->bearer_token || m->tls.skip_verify || m->tls.cert_file)
+        return false;
+    *p = (struct tocsin_curl_profile){
+        .words = {(uint64_t)(uintptr_t)op->region, (uint64_t)(uintptr_t)m->tls.ca_file,
+                  m->timeout_ms,
+                  1u | (uint64_t)m->keep_alive << 1 | (uint64_t)m->ip_version << 8 |
+                      (uint64_t)m->http_version << 16}};
+    return true;
+}
+
+/* A handle already set up for this hop's profile, else a reset one set up now. */
+static CURL *take_easy(struct tocsin_probe_op *op)
+{
+    CURL *easy = NULL;
+
+    op->has_profile = profile_of(op, &op->profile);
+    if (op->has_profile)
+        easy = tocsin_curl_uv_easy_kept(op->env->curl, &op->profile);
+    if (easy == NULL) {
+        easy = tocsin_curl_uv_easy(op->env->curl);
+        if (easy)
+            set_profile_options(op, easy);
+    }
+    return easy;
 }
 
 static void start_transfer(struct tocsin_probe_op *op)
@@ -623,10 +666,10 @@ static void start_transfer(struct tocsin_probe_op *op)
     op->headers_done = false;
     op->sock = CURL_SOCKET_BAD;
     op->hop_start_ns = uv_hrtime();
-    op->req.easy = tocsin_curl_uv_easy(op->env->curl);
+    op->req.easy = take_easy(op);
     op->req.done = on_transfer_done;
     if (op->req.easy && build_headers(op) == 0) {
-        set_options(op, op->req.easy);
+        set_request_options(op, op->req.easy);
         rc = tocsin_curl_uv_add(op->env->curl, &op->req);
     }
     if (rc < 0) {

@@ -189,7 +189,7 @@ static void end_attempt(struct delivery *d)
     if (d->req.easy) {
         if (d->phase == PHASE_SENDING)
             tocsin_curl_uv_cancel(&s->curl, &d->req);
-        tocsin_curl_uv_release_easy(&s->curl, d->req.easy);
+        tocsin_curl_uv_release_easy(&s->curl, d->req.easy, NULL);
         d->req.easy = NULL;
     }
     curl_slist_free_all(d->headers);

@@ -71,6 +71,23 @@ int pthread_create(pthread_t *restrict thread, const pthread_attr_t *restrict at
     return fn(thread, attr, start, arg);
 }
 
+/* Counts curl_easy_reset() calls: a pooled handle set up for the same kind of
+ * check is handed back without one (src/net/curl_uv.c). */
+static atomic_uint easy_resets;
+
+void curl_easy_reset(CURL *easy)
+{
+    static void (*_Atomic real)(CURL *);
+    void (*fn)(CURL *) = atomic_load(&real);
+
+    if (fn == NULL) {
+        *(void **)&fn = dlsym(RTLD_NEXT, "curl_easy_reset");
+        atomic_store(&real, fn);
+    }
+    atomic_fetch_add(&easy_resets, 1);
+    fn(easy);
+}
+
 static int count_tasks(void)
 {
     DIR *d = opendir("/proc/self/task");
@@ -667,6 +684,83 @@ static void test_redirect_limit(void **state)
     assert_int_equal(test_target_hits(f->target), 11 + 11);
 }
 
+/* ---- one easy handle, checks of every kind ------------------------------------ */
+
+/* Checks one after another on one engine share its pooled easy handle.  A plain
+ * GET after another plain GET takes it as it is (no curl_easy_reset); after a
+ * check with a method, body or credentials of its own it is reset first.  No
+ * option of one check ever shows in the next one's request. */
+static const struct reuse_case {
+    const char *method;
+    const char *body;
+    const char *user;               /* basic auth */
+    const char *own_agent;          /* a User-Agent header of the monitor's */
+    unsigned resets;                /* curl_easy_reset() calls the check makes */
+} reuse_cases[] = {
+    {"GET", NULL, NULL, "probe/1", 0}, /* a new handle */
+    {"GET", NULL, NULL, NULL, 0},      /* same profile: kept */
+    {"POST", "a=1", "probe", NULL, 1}, /* method, body, credentials: reset */
+    {"GET", NULL, NULL, NULL, 1},      /* after it: reset */
+    {"HEAD", NULL, NULL, NULL, 1},
+    {"GET", NULL, NULL, NULL, 1},
+    {"GET", NULL, NULL, "probe/2", 0}, /* kept, its own headers still its own */
+    {"GET", NULL, NULL, NULL, 0},
+};
+#define N_REUSE (sizeof(reuse_cases) / sizeof(reuse_cases[0]))
+
+struct reuse_run {
+    struct fixture *f;
+    struct tocsin_kv agent;
+    unsigned resets_before[N_REUSE];
+};
+
+static void apply_reuse_case(size_t i, void *data)
+{
+    struct reuse_run *run = data;
+    struct tocsin_monitor_conf *m = &run->f->monitor;
+    const struct reuse_case *c = &reuse_cases[i];
+
+    run->resets_before[i] = atomic_load(&easy_resets);
+    m->method = (char *)c->method;
+    m->body = (char *)c->body;
+    m->body_len = c->body ? strlen(c->body) : 0;
+    m->basic_auth_user = (char *)c->user;
+    m->basic_auth_password = c->user ? (char *)"secret" : NULL;
+    run->agent = (struct tocsin_kv){.name = "User-Agent", .value = (char *)c->own_agent};
+    m->headers = c->own_agent ? (struct tocsin_kvlist){.items = &run->agent, .n = 1}
+                              : (struct tocsin_kvlist){0};
+}
+
+static void test_easy_handle_reuse(void **state)
+{
+    struct fixture *f = *state;
+    struct reuse_run run = {.f = f};
+    struct tocsin_result r[N_REUSE];
+    struct test_request req;
+    unsigned resets;
+
+    aim(f, NULL, "/reuse");
+    apply_reuse_case(0, &run);
+    test_run_checks(&tocsin_probe_http, &f->config, &f->monitor, N_REUSE, apply_reuse_case, &run,
+                    r);
+    resets = atomic_load(&easy_resets);
+    for (size_t i = N_REUSE; i-- > 0; resets = run.resets_before[i]) {
+        const struct reuse_case *c = &reuse_cases[i];
+
+        assert_up(&r[i]);
+        req = request_at(f->target, (unsigned)i);
+        assert_string_equal(req.method, c->method);
+        assert_string_equal(req.body, c->body ? c->body : "");
+        assert_int_equal(req.has_authorization, c->user != NULL);
+        assert_string_equal(req.user_agent, c->own_agent ? c->own_agent : "tocsin/" TOCSIN_VERSION);
+        assert_int_equal(req.user_agents, 1);
+        if (resets - run.resets_before[i] != c->resets)
+            fail_msg("check %zu (%s): %u resets, %u expected", i, c->method,
+                     resets - run.resets_before[i], c->resets);
+    }
+    f->monitor.headers = (struct tocsin_kvlist){0};
+}
+
 /* 303 (and 301/302 after POST) continue as GET without the body; 307 repeats it. */
 static void test_redirect_methods(void **state)
 {
@@ -1202,7 +1296,8 @@ int main(void)
         T(test_reset_at_accept),
         T(test_abort_rst),
         T(test_refused),
-        T(test_redirect_chain),
+        T(test_easy_handle_reuse),
+    T(test_redirect_chain),
         T(test_redirect_limit),
         T(test_redirect_methods),
         T(test_basic_auth_same_host_only),

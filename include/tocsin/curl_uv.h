@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "tocsin/fdpoll.h"
@@ -24,12 +25,28 @@ struct tocsin_curl_req {
     tocsin_curl_done_cb done;
 };
 
+/* What a pooled easy handle's options were set for, beyond those every request
+ * sets anew: words its user fills (zero the rest) and the pool compares whole.
+ * A handle is handed back without curl_easy_reset only to a user asking for the
+ * same profile, whose options it then already holds (libcurl keeps options
+ * between transfers; the reset and the options set again after it cost about 5%
+ * of an HTTP check).  Words may hold pointers into the config: a pool lives and
+ * dies with its engine, which lives and dies with its config. */
+struct tocsin_curl_profile {
+    uint64_t words[4];
+};
+
+struct tocsin_curl_idle {
+    CURL *easy;
+    struct tocsin_curl_profile profile; /* all zero: none, reset before reuse */
+};
+
 struct tocsin_curl_uv {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
     struct tocsin_fdtable fds;
-    CURL **pool;          /* idle easy handles */
+    struct tocsin_curl_idle *pool; /* idle easy handles, the latest released last */
     size_t n_pool;
     size_t pool_cap;
     size_t running;       /* transfers added and not yet done */
@@ -42,8 +59,13 @@ int tocsin_curl_uv_init(struct tocsin_curl_uv *cu, uv_loop_t *loop, size_t pool_
 
 /* An easy handle from the pool (reset) or a new one; NULL on ENOMEM. */
 CURL *tocsin_curl_uv_easy(struct tocsin_curl_uv *cu);
-/* Gives an easy handle back to the pool (or frees it when the pool is full). */
-void tocsin_curl_uv_release_easy(struct tocsin_curl_uv *cu, CURL *easy);
+/* An idle easy handle last released with PROFILE, not reset (one of the few
+ * released last is looked at), or NULL: then take tocsin_curl_uv_easy(). */
+CURL *tocsin_curl_uv_easy_kept(struct tocsin_curl_uv *cu, const struct tocsin_curl_profile *profile);
+/* Gives an easy handle back to the pool (or frees it when the pool is full).
+ * PROFILE: what its options were set for, or NULL for nothing to keep. */
+void tocsin_curl_uv_release_easy(struct tocsin_curl_uv *cu, CURL *easy,
+                                 const struct tocsin_curl_profile *profile);
 
 /* Starts REQ->easy; REQ->done fires once, later, from the loop.  0 or -errno;
  * on failure the callback never fires. */

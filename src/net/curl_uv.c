@@ -164,15 +164,37 @@ CURL *tocsin_curl_uv_easy(struct tocsin_curl_uv *cu)
 
     if (cu->n_pool == 0)
         return curl_easy_init();
-    easy = cu->pool[--cu->n_pool];
+    easy = cu->pool[--cu->n_pool].easy;
     curl_easy_reset(easy);
     return easy;
 }
 
-void tocsin_curl_uv_release_easy(struct tocsin_curl_uv *cu, CURL *easy)
+/* How many of the handles released last tocsin_curl_uv_easy_kept() looks at:
+ * enough for a few profiles taking turns, few enough to cost nothing. */
+#define KEPT_LOOKUP 8u
+
+CURL *tocsin_curl_uv_easy_kept(struct tocsin_curl_uv *cu, const struct tocsin_curl_profile *profile)
 {
+    size_t low = cu->n_pool > KEPT_LOOKUP ? cu->n_pool - KEPT_LOOKUP : 0;
+    CURL *easy;
+
+    for (size_t i = cu->n_pool; i-- > low;)
+        if (memcmp(&cu->pool[i].profile, profile, sizeof(*profile)) == 0) {
+            easy = cu->pool[i].easy;
+            cu->pool[i] = cu->pool[--cu->n_pool];
+            return easy;
+        }
+    return NULL;
+}
+
+void tocsin_curl_uv_release_easy(struct tocsin_curl_uv *cu, CURL *easy,
+                                 const struct tocsin_curl_profile *profile)
+{
+    static const struct tocsin_curl_profile none;
+
     if (cu->n_pool < cu->pool_cap && !cu->closing)
-        cu->pool[cu->n_pool++] = easy;
+        cu->pool[cu->n_pool++] =
+            (struct tocsin_curl_idle){.easy = easy, .profile = profile ? *profile : none};
     else
         curl_easy_cleanup(easy);
 }
@@ -217,7 +239,7 @@ void tocsin_curl_uv_close(struct tocsin_curl_uv *cu, void (*on_closed)(struct to
     curl_multi_cleanup(cu->multi);
     cu->multi = NULL;
     while (cu->n_pool > 0)
-        curl_easy_cleanup(cu->pool[--cu->n_pool]);
+        curl_easy_cleanup(cu->pool[--cu->n_pool].easy);
     free(cu->pool);
     cu->pool = NULL;
     tocsin_fdtable_close(&cu->fds);
