@@ -57,7 +57,8 @@ struct tocsin_curl_uv {
 /* 0 or a negative errno-style code.  POOL_CAP bounds the idle easy handles kept. */
 int tocsin_curl_uv_init(struct tocsin_curl_uv *cu, uv_loop_t *loop, size_t pool_cap);
 
-/* An easy handle from the pool (reset) or a new one; NULL on ENOMEM. */
+/* An easy handle from the pool (reset) or a new one, with this multi's own
+ * options (close-socket callback, no signals) set; NULL on ENOMEM. */
 CURL *tocsin_curl_uv_easy(struct tocsin_curl_uv *cu);
 /* An idle easy handle last released with PROFILE, not reset (one of the few
  * released last is looked at), or NULL: then take tocsin_curl_uv_easy(). */
@@ -67,8 +68,9 @@ CURL *tocsin_curl_uv_easy_kept(struct tocsin_curl_uv *cu, const struct tocsin_cu
 void tocsin_curl_uv_release_easy(struct tocsin_curl_uv *cu, CURL *easy,
                                  const struct tocsin_curl_profile *profile);
 
-/* Starts REQ->easy; REQ->done fires once, later, from the loop.  0 or -errno;
- * on failure the callback never fires. */
+/* Starts REQ->easy (taken from CU's pool: it carries CU's socket options);
+ * REQ->done fires once, later, from the loop.  0 or -errno; on failure the
+ * callback never fires. */
 int tocsin_curl_uv_add(struct tocsin_curl_uv *cu, struct tocsin_curl_req *req);
 
 /* Aborts REQ's transfer; its done callback will not fire. */

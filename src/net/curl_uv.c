@@ -162,10 +162,18 @@ CURL *tocsin_curl_uv_easy(struct tocsin_curl_uv *cu)
 {
     CURL *easy;
 
-    if (cu->n_pool == 0)
-        return curl_easy_init();
-    easy = cu->pool[--cu->n_pool].easy;
-    curl_easy_reset(easy);
+    if (cu->n_pool == 0) {
+        easy = curl_easy_init();
+    } else {
+        easy = cu->pool[--cu->n_pool].easy;
+        curl_easy_reset(easy);
+    }
+    if (easy) { /* the options of this multi, kept with the handle in its pool */
+        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, cu);
+        /* Signals are the loop's business; curl must not install handlers. */
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    }
     return easy;
 }
 
@@ -206,10 +214,6 @@ int tocsin_curl_uv_add(struct tocsin_curl_uv *cu, struct tocsin_curl_req *req)
     if (cu->closing)
         return -ECANCELED;
     curl_easy_setopt(req->easy, CURLOPT_PRIVATE, req);
-    curl_easy_setopt(req->easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-    curl_easy_setopt(req->easy, CURLOPT_CLOSESOCKETDATA, cu);
-    /* Signals are the loop's business; curl must not install handlers. */
-    curl_easy_setopt(req->easy, CURLOPT_NOSIGNAL, 1L);
     mc = curl_multi_add_handle(cu->multi, req->easy);
     if (mc != CURLM_OK)
         return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
