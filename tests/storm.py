@@ -505,17 +505,19 @@ def phase_retry(tmp, n=40, refusals=3, unavailable=15):
 
 # ---- 3. how fast 10,000 alerts are durably queued (measured) -----------------
 
-def phase_queue(tmp, n=10000, round_no=1, wait_s=45):
-    log(f"== queue: {n} monitors DOWN at once, outbox rows counted in SQLite (measured only)")
+def phase_queue(tmp, n=10000, round_no=1, wait_s=45, interval_ms=1000):
+    log(f"== queue: {n} monitors DOWN at once, interval {interval_ms} ms, "
+        f"outbox rows counted in SQLite (measured only)")
     secret = "queue-" + os.urandom(12).hex()
     rx = Receiver(secret, listen=False)       # refuses: nothing leaves the outbox
     target = Target(listeners=2)
     ids = [f"q-{i:05d}" for i in range(n)]
     api = free_port()
-    agent = Agent(tmp, f"queue{n}-{round_no}", "", api)
+    agent = Agent(tmp, f"queue{n}-{interval_ms}ms-{round_no}", "", api)
     text = config_yaml("sp1", api, agent.state_dir, rx.port, secret,
                        {"rate_limit": "1/h", "retries": 5, "retry_backoff": "1h"},
-                       {"interval": "1s", "timeout": "900ms"}, ids, target.port, "queue")
+                       {"interval": f"{interval_ms}ms", "timeout": f"{interval_ms * 9 // 10}ms"},
+                       ids, target.port, "queue")
     result = None
     try:
         if not launch(agent, text, target):
@@ -562,6 +564,7 @@ def phase_queue(tmp, n=10000, round_no=1, wait_s=45):
             return None
         result = {
             "n": count,
+            "interval_ms": interval_ms,
             "all_ms": (t_all - t0) * 1000,
             "first_ms": (t_first - t0) * 1000,
             "created_span_ms": hi - lo,
@@ -598,6 +601,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="rounds of the queue measurement")
     ap.add_argument("--queue-wait", type=float, default=45,
                     help="seconds the queue measurement waits for the rows at most")
+    ap.add_argument("--queue-interval", default="1000",
+                    help="check interval of the queue measurement in ms; a comma-separated list runs each")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     agentproc.TOCSIN = os.path.abspath(args.tocsin)
@@ -611,22 +616,23 @@ def main():
         if "retry" in phases:
             phase_retry(tmp)
         if "queue" in phases:
-            for n in [int(x) for x in args.queue_monitors.split(",")]:
-                for r in range(args.rounds):
-                    res = phase_queue(tmp, n, r + 1, args.queue_wait)
-                    if res:
-                        results.append(res)
+            for interval_ms in [int(x) for x in args.queue_interval.split(",")]:
+                for n in [int(x) for x in args.queue_monitors.split(",")]:
+                    for r in range(args.rounds):
+                        res = phase_queue(tmp, n, r + 1, args.queue_wait, interval_ms)
+                        if res:
+                            results.append(res)
     finally:
         if FAILURES or args.keep:
             log(f"kept {tmp} for inspection")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    for n in sorted({r["n"] for r in results}):
-        mine = [r for r in results if r["n"] == n]
+    for n, interval_ms in sorted({(r["n"], r["interval_ms"]) for r in results}):
+        mine = [r for r in results if r["n"] == n and r["interval_ms"] == interval_ms]
         all_ms = sorted(r["all_ms"] for r in mine)
         def col(key, fmt="{:.0f}"):
             return ",".join(fmt.format(r[key]) for r in mine)
-        print(f"STORM-RESULT monitors={n} rounds={len(mine)} queued_ms={col('all_ms')} "
+        print(f"STORM-RESULT monitors={n} interval_ms={interval_ms} rounds={len(mine)} queued_ms={col('all_ms')} "
               f"median_queued_ms={all_ms[len(all_ms) // 2]:.0f} "
               f"created_span_ms={col('created_span_ms')} commit_lag_ms={col('commit_lag_ms')} "
               f"late_over_1s={col('late_1s')} checks={col('checks')} skipped={col('skipped')}",
