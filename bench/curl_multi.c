@@ -7,7 +7,12 @@
  * blackbox_exporter's /probe endpoint, where the exporter's own fresh connection
  * to nginx is what is measured).
  *
- *   curl_multi -u URL [-c CONCURRENCY] [-t SECONDS] [-k]
+ * -s drives the same multi handle the way an event loop must (and tocsin does):
+ * curl_multi_socket_action() on the events of one epoll set that the socket
+ * callback keeps, and on the timer callback's timeout; no libuv, no tocsin.
+ * It measures what the event-driven API itself costs beside curl_multi_poll().
+ *
+ *   curl_multi -u URL [-c CONCURRENCY] [-t SECONDS] [-k] [-s]
  *
  * Prints one line: completed=N failed=N seconds=S cpu_us=U us_per_req=X
  * (completed = transfers that ended CURLE_OK with a 2xx; CPU from getrusage).
@@ -21,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +44,58 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *data)
     (void)ptr;
     (void)data;
     return size * nmemb;
+}
+
+/* -s: curl's sockets in one epoll set, its timeout in one variable. */
+static int epfd = -1;
+static long curl_timeout_ms = -1;
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct epoll_event ev = {.data.fd = fd};
+
+    (void)easy;
+    (void)userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        curl_multi_assign(userp, fd, NULL);
+        return 0;
+    }
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    if (socketp == NULL) {
+        epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+        curl_multi_assign(userp, fd, &epfd); /* any non-NULL mark: registered */
+    } else {
+        epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+    }
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    (void)userp;
+    curl_timeout_ms = timeout_ms;
+    return 0;
+}
+
+/* One round of the socket API: wait for events (or curl's timeout), hand them over. */
+static void socket_round(CURLM *multi, int *running)
+{
+    struct epoll_event evs[128];
+    int wait_ms = curl_timeout_ms < 0 || curl_timeout_ms > 100 ? 100 : (int)curl_timeout_ms;
+    int n = epoll_wait(epfd, evs, 128, wait_ms);
+
+    if (n <= 0 || curl_timeout_ms == 0) {
+        curl_timeout_ms = -1;
+        curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, running);
+    }
+    for (int i = 0; i < n; i++) {
+        int bits = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                   (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                   (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(multi, evs[i].data.fd, bits, running);
+    }
 }
 
 static double now_s(void)
@@ -70,23 +128,24 @@ static int loopback_url(const char *url)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: curl_multi -u URL [-c CONCURRENCY] [-t SECONDS] [-k]\n");
+    fprintf(stderr, "usage: curl_multi -u URL [-c CONCURRENCY] [-t SECONDS] [-k] [-s]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     const char *url = NULL;
-    int conc = 64, keepalive = 0, opt;
+    int conc = 64, keepalive = 0, socket_api = 0, opt;
     double seconds = 10;
     long completed = 0, failed = 0;
 
-    while ((opt = getopt(argc, argv, "u:c:t:kh")) != -1) {
+    while ((opt = getopt(argc, argv, "u:c:t:ksh")) != -1) {
         switch (opt) {
         case 'u': url = optarg; break;
         case 'c': conc = atoi(optarg); break;
         case 't': seconds = atof(optarg); break;
         case 'k': keepalive = 1; break;
+        case 's': socket_api = 1; break;
         default: usage();
         }
     }
@@ -106,6 +165,14 @@ int main(int argc, char **argv)
         return 1;
     /* Enough for the exporter case; with FORBID_REUSE no connection is kept. */
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conc);
+    if (socket_api) {
+        epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (epfd < 0)
+            return 1;
+        curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, multi);
+        curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    }
     for (int i = 0; i < conc; i++) {
         easy[i] = curl_easy_init();
         curl_easy_setopt(easy[i], CURLOPT_URL, url);
@@ -128,7 +195,10 @@ int main(int argc, char **argv)
         CURLMsg *msg;
         int left;
 
-        curl_multi_perform(multi, &running);
+        if (socket_api)
+            socket_round(multi, &running);
+        else
+            curl_multi_perform(multi, &running);
         while ((msg = curl_multi_info_read(multi, &left))) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
@@ -146,7 +216,7 @@ int main(int argc, char **argv)
                 running++;
             }
         }
-        if (running > 0)
+        if (running > 0 && !socket_api)
             curl_multi_poll(multi, NULL, 0, 100, &numfds);
     }
     double wall = now_s() - t0, cpu = cpu_us() - c0;
