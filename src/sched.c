@@ -22,6 +22,18 @@ struct check_slot {
     uint32_t heap_pos;       /* index in sched->heap, NOT_ARMED when not planned */
 };
 
+/* The key is kept in the heap, beside the slot: a sift reads only the heap
+ * array (a node's four children are 64 contiguous bytes) and writes one
+ * slot's heap_pos per level.  Comparing slots[].due instead read two slots
+ * at random per level, a cache miss each at thousands of monitors; with
+ * four children there are half the levels of a binary heap. */
+struct heap_entry {
+    uint64_t due;
+    uint32_t slot;
+};
+
+#define HEAP_ARITY 4
+
 struct tocsin_sched {
     struct tocsin_probe_env env;
     size_t max_concurrency;
@@ -29,9 +41,9 @@ struct tocsin_sched {
     void *data;
     struct check_slot *slots;
     size_t n_slots;
-    /* Slots by due time, a binary min-heap (ties: slot order), driven by one
+    /* Slots by due time, a 4-ary min-heap (ties: slot order), driven by one
      * timer armed for the earliest. */
-    uint32_t *heap;
+    struct heap_entry *heap;
     size_t n_heap;
     uv_timer_t timer;
     bool in_tick;            /* on_tick re-arms once when it is done */
@@ -83,45 +95,50 @@ static uint64_t slot_interval(const struct check_slot *c)
 
 /* ---- the heap of due times ---- */
 
-static bool earlier(const struct tocsin_sched *s, uint32_t a, uint32_t b)
+static bool earlier(const struct heap_entry *a, const struct heap_entry *b)
 {
-    return s->slots[a].due < s->slots[b].due || (s->slots[a].due == s->slots[b].due && a < b);
+    return a->due < b->due || (a->due == b->due && a->slot < b->slot);
 }
 
-static void heap_place(struct tocsin_sched *s, size_t pos, uint32_t slot)
+static void heap_place(struct tocsin_sched *s, size_t pos, struct heap_entry e)
 {
-    s->heap[pos] = slot;
-    s->slots[slot].heap_pos = (uint32_t)pos;
+    s->heap[pos] = e;
+    s->slots[e.slot].heap_pos = (uint32_t)pos;
 }
 
 static void sift_up(struct tocsin_sched *s, size_t pos)
 {
-    uint32_t slot = s->heap[pos];
+    struct heap_entry e = s->heap[pos];
 
-    while (pos > 0 && earlier(s, slot, s->heap[(pos - 1) / 2])) {
-        heap_place(s, pos, s->heap[(pos - 1) / 2]);
-        pos = (pos - 1) / 2;
+    while (pos > 0 && earlier(&e, &s->heap[(pos - 1) / HEAP_ARITY])) {
+        size_t parent = (pos - 1) / HEAP_ARITY;
+
+        heap_place(s, pos, s->heap[parent]);
+        pos = parent;
     }
-    heap_place(s, pos, slot);
+    heap_place(s, pos, e);
 }
 
 static void sift_down(struct tocsin_sched *s, size_t pos)
 {
-    uint32_t slot = s->heap[pos];
+    struct heap_entry e = s->heap[pos];
 
     for (;;) {
-        size_t child = 2 * pos + 1;
+        size_t first = HEAP_ARITY * pos + 1, end, best;
 
-        if (child >= s->n_heap)
+        if (first >= s->n_heap)
             break;
-        if (child + 1 < s->n_heap && earlier(s, s->heap[child + 1], s->heap[child]))
-            child++;
-        if (!earlier(s, s->heap[child], slot))
+        end = s->n_heap - first < HEAP_ARITY ? s->n_heap : first + HEAP_ARITY;
+        best = first;
+        for (size_t i = first + 1; i < end; i++)
+            if (earlier(&s->heap[i], &s->heap[best]))
+                best = i;
+        if (!earlier(&s->heap[best], &e))
             break;
-        heap_place(s, pos, s->heap[child]);
-        pos = child;
+        heap_place(s, pos, s->heap[best]);
+        pos = best;
     }
-    heap_place(s, pos, slot);
+    heap_place(s, pos, e);
 }
 
 static void heap_remove(struct tocsin_sched *s, struct check_slot *c)
@@ -134,7 +151,7 @@ static void heap_remove(struct tocsin_sched *s, struct check_slot *c)
     if (pos == --s->n_heap)
         return;
     heap_place(s, pos, s->heap[s->n_heap]); /* the last one fills the hole */
-    if (pos > 0 && earlier(s, s->heap[pos], s->heap[(pos - 1) / 2]))
+    if (pos > 0 && earlier(&s->heap[pos], &s->heap[(pos - 1) / HEAP_ARITY]))
         sift_up(s, pos);
     else
         sift_down(s, pos);
@@ -153,7 +170,7 @@ static void arm_timer(struct tocsin_sched *s)
         uv_timer_stop(&s->timer);
         return;
     }
-    due = s->slots[s->heap[0]].due;
+    due = s->heap[0].due;
     in = due > now ? due - now : 0;
     if (!uv_is_active((uv_handle_t *)&s->timer) || uv_timer_get_due_in(&s->timer) != in)
         uv_timer_start(&s->timer, on_tick, in, 0);
@@ -167,7 +184,7 @@ static void plan(struct check_slot *c, uint64_t due)
 
     heap_remove(s, c);
     c->due = due;
-    heap_place(s, s->n_heap++, slot);
+    heap_place(s, s->n_heap++, (struct heap_entry){.due = due, .slot = slot});
     sift_up(s, c->heap_pos);
     arm_timer(s);
 }
@@ -286,8 +303,8 @@ static void on_tick(uv_timer_t *timer)
     uint64_t now = uv_now(timer->loop);
 
     s->in_tick = true;
-    while (!s->closing && s->n_heap > 0 && s->slots[s->heap[0]].due <= now) {
-        struct check_slot *c = &s->slots[s->heap[0]];
+    while (!s->closing && s->n_heap > 0 && s->heap[0].due <= now) {
+        struct check_slot *c = &s->slots[s->heap[0].slot];
 
         heap_remove(s, c);
         on_due(c);
@@ -354,10 +371,11 @@ void tocsin_sched_start(struct tocsin_sched *s)
     /* Every slot at once: heapify in O(n) instead of n pushes. */
     for (size_t i = 0; i < s->n_slots; i++) {
         s->slots[i].due = now + first_offset(&s->slots[i]);
-        heap_place(s, i, (uint32_t)i);
+        heap_place(s, i, (struct heap_entry){.due = s->slots[i].due, .slot = (uint32_t)i});
     }
     s->n_heap = s->n_slots;
-    for (size_t i = s->n_heap / 2; i-- > 0;)
+    /* Every inner node, the last first: (n - 2) / ARITY is the last one's parent. */
+    for (size_t i = s->n_heap > 1 ? (s->n_heap - 2) / HEAP_ARITY + 1 : 0; i-- > 0;)
         sift_down(s, i);
     arm_timer(s);
 }

@@ -1,4 +1,4 @@
-/* The scheduler: one check slot per (monitor, region) in a heap of due times
+/* The scheduler: one check slot per (monitor, region) in a 4-ary heap of due times
  * driven by one libuv timer (O(log n) per run, nothing to do while idle; a
  * uv_timer_t per slot was 152 bytes of every idle monitor).  DESIGN §4: first
  * run spread over the interval by a hash of (monitor id, region), next due =
