@@ -98,7 +98,7 @@ struct tocsin_webhook_conf {
     enum tocsin_signing signing;
     unsigned events;       /* TOCSIN_EVENT_* bits; default both */
     struct tocsin_kvlist headers;
-    char *method;          /* default "POST" */
+    const char *method;    /* default "POST"; a static name, never freed */
     uint64_t timeout_ms;   /* default: the format's (statuspageone 30s) */
     uint64_t connect_timeout_ms; /* default: the format's (10s) */
     uint32_t rate_limit;         /* at most this many sends in any window of rate_period_ms */
@@ -129,15 +129,21 @@ struct tocsin_policy_conf {
     size_t n_levels;
 };
 
+/* {200-299}, the expect_status of a monitor that sets no "status". */
+extern const struct tocsin_status_range tocsin_default_expect_status;
+
 struct tocsin_monitor_conf {
     char *id;              /* [A-Za-z0-9_.-]{1,64}; default: slug of name */
     char *name;            /* default: id */
     enum tocsin_probe_type type;
     /* http */
     char *url;
-    char *method;          /* default "GET"; NULL for tcp */
+    /* The method's name and the default status range are shared by every
+     * monitor, not copied into each: a check reads both, and a copy per
+     * monitor was a cache miss per check at thousands of monitors. */
+    const char *method;    /* default "GET"; a static name, never freed; NULL for tcp */
     struct tocsin_kvlist headers;
-    struct tocsin_status_range *expect_status; /* default {200-299}; NULL, 0 for tcp */
+    const struct tocsin_status_range *expect_status; /* default tocsin_default_expect_status; NULL, 0 for tcp */
     size_t n_expect_status;
     char *body;                 /* request body; NULL = none */
     size_t body_len;
@@ -231,6 +237,8 @@ const struct tocsin_monitor_conf *tocsin_config_monitor(const struct tocsin_conf
 
 /* True when STATUS matches one of the monitor's expected ranges. */
 bool tocsin_monitor_status_ok(const struct tocsin_monitor_conf *monitor, int status);
+/* Frees MONITOR's own status list (never the shared default); leaves none. */
+void tocsin_monitor_free_expect_status(struct tocsin_monitor_conf *monitor);
 
 /* Formats the expected ranges as "200-299,301" into BUF. */
 void tocsin_monitor_expect_status_str(const struct tocsin_monitor_conf *monitor, char *buf,

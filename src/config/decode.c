@@ -172,19 +172,13 @@ int dec_get_enum(struct dctx *d, const struct cnode *val, const char *const *nam
     return -1;
 }
 
-void dec_set_method(struct dctx *d, struct cnode *val, char **out, const char *const *names,
-                    size_t n, const char *hint)
+void dec_set_method(struct dctx *d, struct cnode *val, const char **out,
+                    const char *const *names, size_t n, const char *hint)
 {
     int i = dec_get_enum(d, val, names, n, hint);
-    char *s;
 
-    if (i < 0)
-        return;
-    s = strdup(names[i]);
-    if (!s)
-        return dec_oom(d);
-    free(*out);
-    *out = s;
+    if (i >= 0)
+        *out = names[i]; /* NAMES is static: nothing to copy or free */
 }
 
 bool dec_valid_url(const char *url)

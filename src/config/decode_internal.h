@@ -84,7 +84,7 @@ void dec_set_int_min1(struct dctx *d, struct cnode *val, int *out);
 bool dec_get_duration(struct dctx *d, const struct cnode *val, uint64_t *out);
 int dec_get_enum(struct dctx *d, const struct cnode *val, const char *const *names, size_t n,
                  const char *hint);
-void dec_set_method(struct dctx *d, struct cnode *val, char **out, const char *const *names,
+void dec_set_method(struct dctx *d, struct cnode *val, const char **out, const char *const *names,
                     size_t n, const char *hint);
 bool dec_valid_url(const char *url);
 void dec_set_url(struct dctx *d, struct cnode *val, char **out);

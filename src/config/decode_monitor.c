@@ -114,7 +114,7 @@ static void ex_status(struct dctx *d, struct cnode *val, void *obj)
     r = calloc(val->n + 1, sizeof(*r));
     if (!r)
         return dec_oom(d);
-    free(m->expect_status);
+    tocsin_monitor_free_expect_status(m);
     m->expect_status = r;
     m->n_expect_status = 0;
     for (size_t i = 0; i < val->n; i++) {
@@ -543,11 +543,8 @@ static int monitor_init(struct tocsin_monitor_conf *m)
     m->ip_version = TOCSIN_IP_ANY;
     m->http_version = TOCSIN_HTTP_ANY;
     m->max_body_bytes = MAX_BODY_BYTES_DEFAULT;
-    m->method = strdup("GET");
-    m->expect_status = calloc(1, sizeof(*m->expect_status));
-    if (!m->method || !m->expect_status)
-        return -ENOMEM;
-    m->expect_status[0] = (struct tocsin_status_range){ 200, 299 };
+    m->method = "GET";
+    m->expect_status = &tocsin_default_expect_status;
     m->n_expect_status = 1;
     return 0;
 }
@@ -653,10 +650,8 @@ static void monitor_finish(struct dctx *d, struct monitor_dec *md)
         check_http_options(d, md);
     } else {
         check_tcp_options(d, md);
-        /* HTTP's defaults mean nothing here; two mallocs per monitor are
-         * 6 MB at 100,000 TCP monitors. */
-        free(m->method);
-        free(m->expect_status);
+        /* HTTP's defaults mean nothing here. */
+        tocsin_monitor_free_expect_status(m);
         m->method = NULL;
         m->expect_status = NULL;
         m->n_expect_status = 0;

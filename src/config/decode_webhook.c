@@ -329,13 +329,13 @@ static const struct directive webhook_table[] = {
 static int webhook_init(struct tocsin_webhook_conf *w)
 {
     w->format = strdup("statuspageone");
-    w->method = strdup("POST");
+    w->method = "POST";
     w->signing = TOCSIN_SIGNING_DEFAULT;
     w->events = TOCSIN_EVENT_INCIDENT | TOCSIN_EVENT_RECOVERY;
     w->rate_limit = RATE_LIMIT_DEFAULT;
     w->rate_period_ms = RATE_PERIOD_DEFAULT_MS;
     w->max_age_ms = MAX_AGE_DEFAULT_MS;
-    return w->format && w->method ? 0 : -ENOMEM;
+    return w->format ? 0 : -ENOMEM;
 }
 
 /* The format's defaults for what the webhook did not set.  The connect timeout

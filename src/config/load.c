@@ -332,7 +332,6 @@ static void webhook_free(struct tocsin_webhook_conf *w)
         free_secret(w->secrets[i]);
     free(w->secrets);
     kvlist_free(&w->headers);
-    free(w->method);
     tls_free(&w->tls);
     free_secret(w->proxy); /* may carry user:password */
     free_secret(w->routing_key);
@@ -373,9 +372,8 @@ static void monitor_free(struct tocsin_monitor_conf *m)
     free(m->id);
     free(m->name);
     free(m->url);
-    free(m->method);
     kvlist_free(&m->headers);
-    free(m->expect_status);
+    tocsin_monitor_free_expect_status(m);
     free(m->body);
     free(m->basic_auth_user);
     free_secret(m->basic_auth_password);
@@ -437,6 +435,16 @@ const struct tocsin_monitor_conf *tocsin_config_monitor(const struct tocsin_conf
         if (config->monitors[i].id && strcmp(config->monitors[i].id, id) == 0)
             return &config->monitors[i];
     return NULL;
+}
+
+const struct tocsin_status_range tocsin_default_expect_status = {200, 299};
+
+void tocsin_monitor_free_expect_status(struct tocsin_monitor_conf *monitor)
+{
+    if (monitor->expect_status != &tocsin_default_expect_status)
+        free((void *)monitor->expect_status); /* a list of its own, from "status" */
+    monitor->expect_status = NULL;
+    monitor->n_expect_status = 0;
 }
 
 bool tocsin_monitor_status_ok(const struct tocsin_monitor_conf *monitor, int status)
