@@ -28,7 +28,8 @@
 #include "tocsin/engine.h"
 #include "tocsin/sched.h"
 
-#define MAX_MONITORS 20
+#define MAX_MONITORS 20   /* what most tests run */
+#define MONITOR_CAP 256   /* what the harness holds: the many-monitors test */
 #define MAX_LISTENERS 2
 #define TICK_MS 5
 
@@ -60,9 +61,9 @@ struct harness {
     size_t region_index;
     struct tocsin_policy_conf policy;
     struct tocsin_status_range expect;
-    struct tocsin_monitor_conf monitors[MAX_MONITORS];
-    char ids[MAX_MONITORS][16];
-    char urls[MAX_MONITORS][64];
+    struct tocsin_monitor_conf monitors[MONITOR_CAP];
+    char ids[MONITOR_CAP][16];
+    char urls[MONITOR_CAP][64];
     struct tocsin_config config;
     struct tocsin_engine engine;
     struct tocsin_sched *sched;
@@ -73,11 +74,11 @@ struct harness {
     uint64_t deadline;
     bool (*done)(struct harness *h);
     /* observations */
-    unsigned results[MAX_MONITORS];
-    unsigned down[MAX_MONITORS];
-    uint64_t first_ms[MAX_MONITORS]; /* first result, ms after t0 */
-    uint64_t last_ms[MAX_MONITORS];
-    enum tocsin_error_kind last_kind[MAX_MONITORS];
+    unsigned results[MONITOR_CAP];
+    unsigned down[MONITOR_CAP];
+    uint64_t first_ms[MONITOR_CAP]; /* first result, ms after t0 */
+    uint64_t last_ms[MONITOR_CAP];
+    enum tocsin_error_kind last_kind[MONITOR_CAP];
     size_t max_in_flight;
     size_t max_queued;
     /* retry test: results of monitor 0 inside a window */
@@ -221,7 +222,7 @@ static struct harness *harness_new(size_t n_monitors, int max_concurrency)
     struct harness *h = calloc(1, sizeof(*h));
 
     assert_non_null(h);
-    assert_true(n_monitors <= MAX_MONITORS);
+    assert_true(n_monitors <= MONITOR_CAP);
     assert_int_equal(uv_loop_init(&h->loop), 0);
     h->region.name = "default";
     h->region_index = 0;
@@ -482,6 +483,42 @@ static void test_mixed_intervals(void **state)
     harness_finish(h);
 }
 
+/* 256 monitors of seven intervals: the heap of due times is five levels deep
+ * and re-planned at every run, yet each monitor keeps its own cadence (a
+ * mis-ordered heap would starve some and run others in bursts). */
+static void test_many_monitors_keep_cadence(void **state)
+{
+    struct harness *h = harness_new(MONITOR_CAP, MONITOR_CAP);
+    struct listener *l = listener_start(h, false);
+    struct tocsin_sched_stats st;
+    uint64_t ms;
+
+    (void)state;
+    for (size_t i = 0; i < MONITOR_CAP; i++) {
+        uint64_t interval = 400 + 100 * (i % 7);
+
+        tcp_monitor(h, i, l->port, interval, interval, interval);
+    }
+    harness_start(h);
+    run_until(h, 2500, NULL);
+    ms = elapsed(h);
+    for (size_t i = 0; i < MONITOR_CAP; i++) {
+        uint64_t interval = 400 + 100 * (i % 7), want = ms / interval;
+
+        if (h->results[i] * 2 < want || h->results[i] > want + 2)
+            fail_msg("monitor %zu: %u runs in %llu ms at a %llu ms interval, want %llu..%llu", i,
+                     h->results[i], (unsigned long long)ms, (unsigned long long)interval,
+                     (unsigned long long)(want + 1) / 2, (unsigned long long)want + 2);
+        if (h->first_ms[i] > interval + 1000)
+            fail_msg("monitor %zu first ran after %llu ms at a %llu ms interval", i,
+                     (unsigned long long)h->first_ms[i], (unsigned long long)interval);
+        assert_int_equal(h->down[i], 0);
+    }
+    tocsin_sched_stats(h->sched, &st);
+    assert_int_equal(st.queued, 0);
+    harness_finish(h);
+}
+
 static bool all_ran_once(struct harness *h)
 {
     for (size_t i = 0; i < h->config.n_monitors; i++)
@@ -720,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_fnv1a64),
         cmocka_unit_test(test_interval_runs),
         cmocka_unit_test(test_mixed_intervals),
+        cmocka_unit_test(test_many_monitors_keep_cadence),
         cmocka_unit_test(test_first_runs_spread),
         cmocka_unit_test(test_max_concurrency_queues),
         cmocka_unit_test(test_overlap_skipped),
