@@ -443,6 +443,50 @@ static void test_empty_config(void **state)
     tocsin_config_free(cfg);
 }
 
+/* Every monitor that sets no method or status shares the static "GET" and
+ * the one default range (no copy per monitor); one with its own list owns it
+ * (freed with the config: valgrind runs this suite); a TCP monitor has none. */
+static void test_shared_http_defaults(void **state)
+{
+    char path[] = "/tmp/tocsin-shared-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    FILE *fp = fdopen(fd, "w");
+    struct tocsin_diags diags = { 0 };
+    struct tocsin_config *cfg = NULL;
+    const struct tocsin_monitor_conf *m;
+
+    (void)state;
+    assert_non_null(fp);
+    fprintf(fp, "agent: {state_dir: /tmp}\n"
+                "webhooks: [{name: w, url: \"http://127.0.0.1:9/\", secret: s, method: PUT}]\n"
+                "monitors:\n"
+                "  - {id: a, type: http, url: \"http://127.0.0.1:1/\"}\n"
+                "  - {id: b, type: http, url: \"http://127.0.0.1:2/\", method: POST}\n"
+                "  - {id: c, type: http, url: \"http://127.0.0.1:3/\", expect: {status: [200, 301-302]}}\n"
+                "  - {id: d, type: tcp, host: 127.0.0.1, port: 4}\n");
+    fclose(fp);
+    assert_int_equal(load(path, &cfg, &diags), 0);
+    unlink(path);
+    m = cfg->monitors;
+    assert_int_equal(cfg->n_monitors, 4);
+    assert_string_equal(m[0].method, "GET");
+    assert_ptr_equal(m[0].expect_status, &tocsin_default_expect_status);
+    assert_int_equal(m[0].n_expect_status, 1);
+    assert_int_equal(m[0].expect_status[0].lo, 200);
+    assert_int_equal(m[0].expect_status[0].hi, 299);
+    assert_string_equal(m[1].method, "POST");
+    assert_ptr_equal(m[2].method, m[0].method);
+    assert_ptr_not_equal(m[2].expect_status, &tocsin_default_expect_status);
+    assert_int_equal(m[2].n_expect_status, 2);
+    assert_int_equal(m[2].expect_status[1].lo, 301);
+    assert_int_equal(m[2].expect_status[1].hi, 302);
+    assert_null(m[3].method);
+    assert_null(m[3].expect_status);
+    assert_int_equal(m[3].n_expect_status, 0);
+    assert_string_equal(cfg->webhooks[0].method, "PUT");
+    tocsin_config_free(cfg);
+}
+
 /* Loads COUNT shards of one list of 200 monitors: together they hold every
  * monitor exactly once, in config order, and a child's depends_on still names
  * its parent after the renumbering. */
@@ -1089,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_yaml_ini_same_model),
         cmocka_unit_test(test_full_example),
         cmocka_unit_test(test_empty_config),
+        cmocka_unit_test(test_shared_http_defaults),
         cmocka_unit_test(test_probes_d),
         cmocka_unit_test(test_shards),
         cmocka_unit_test(test_env_and_secret_file),
