@@ -443,8 +443,8 @@ static void test_empty_config(void **state)
     tocsin_config_free(cfg);
 }
 
-/* Every monitor that sets no method or status shares the static "GET" and
- * the one default range (no copy per monitor); one with its own list owns it
+/* Every monitor that sets no method, status or regions shares the static
+ * "GET", the one default range and the defaults' regions (no copy per monitor); one with its own list owns it
  * (freed with the config: valgrind runs this suite); a TCP monitor has none. */
 static void test_shared_http_defaults(void **state)
 {
@@ -480,6 +480,10 @@ static void test_shared_http_defaults(void **state)
     assert_int_equal(m[2].n_expect_status, 2);
     assert_int_equal(m[2].expect_status[1].lo, 301);
     assert_int_equal(m[2].expect_status[1].hi, 302);
+    assert_ptr_equal(m[0].regions, cfg->default_regions); /* no regions listed: shared */
+    assert_ptr_equal(m[3].regions, cfg->default_regions);
+    assert_int_equal(m[0].n_regions, 1);
+    assert_int_equal(m[0].regions[0], 0);
     assert_null(m[3].method);
     assert_null(m[3].expect_status);
     assert_int_equal(m[3].n_expect_status, 0);

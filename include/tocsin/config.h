@@ -203,6 +203,8 @@ struct tocsin_config {
     size_t n_monitors;
     size_t n_monitors_all;  /* every monitor of the files; the other shards' ones follow
                              * monitors[n_monitors] until freed with the config */
+    size_t *default_regions; /* defaults' regions: the regions of every monitor that
+                              * lists none, shared, not copied into each */
 };
 
 /* The shard (1..COUNT) monitor ID belongs to: FNV-1a 64 of the id mod COUNT, plus

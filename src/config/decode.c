@@ -568,7 +568,6 @@ int cfg_decode(struct cfg_log *log, struct cnode *const *roots, size_t n,
     if (d.rc == 0)
         decode_all(&d, parts, n);
     free(parts);
-    free(d.def.region_idx);
     free(d.webhook_at);
     free(d.policy_at);
     free(d.monitor_at);

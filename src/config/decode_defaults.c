@@ -149,6 +149,7 @@ void dec_defaults(struct dctx *d, struct cnode *map)
     }
     if (!def->region_idx)
         return dec_oom(d);
+    d->cfg->default_regions = def->region_idx; /* the config owns it: monitors share it */
     if (def->quorum_node && regions_ok)
         dec_check_quorum(d, def->quorum_node, def->quorum, def->n_regions);
 }

@@ -571,9 +571,7 @@ static void monitor_schedule(struct dctx *d, struct monitor_dec *md)
     if (md->regions) {
         m->regions = dec_resolve_regions(d, md->regions, &m->n_regions, &regions_ok);
     } else {
-        m->regions = calloc(def->n_regions + 1, sizeof(size_t));
-        if (m->regions)
-            memcpy(m->regions, def->region_idx, def->n_regions * sizeof(size_t));
+        m->regions = d->cfg->default_regions; /* the config's, freed with it */
         m->n_regions = def->n_regions;
     }
     if (!m->regions)

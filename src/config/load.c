@@ -412,8 +412,12 @@ void tocsin_config_free(struct tocsin_config *config)
     for (size_t i = 0; i < config->n_policies; i++)
         policy_free(&config->policies[i]);
     /* A load that failed half way never counted n_monitors_all. */
-    for (size_t i = 0; i < config->n_monitors || i < config->n_monitors_all; i++)
+    for (size_t i = 0; i < config->n_monitors || i < config->n_monitors_all; i++) {
+        if (config->monitors[i].regions == config->default_regions)
+            config->monitors[i].regions = NULL; /* shared: freed once, below */
         monitor_free(&config->monitors[i]);
+    }
+    free(config->default_regions);
     for (size_t i = 0; i < config->n_regions; i++)
         region_free(&config->regions[i]);
     free(config->webhooks);
