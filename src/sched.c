@@ -7,9 +7,9 @@
 
 #define NOT_ARMED UINT32_MAX
 
-/* One per (monitor, region): 56 bytes; a uv_timer_t each was 152 more. */
+/* One per (monitor, region): 48 bytes; a uv_timer_t each was 152 more.  Its
+ * next due time is its heap entry's key, kept nowhere else. */
 struct check_slot {
-    uint64_t due;            /* next due time, uv_now() milliseconds */
     uint64_t run_due;        /* due time of the instance queued or running */
     struct tocsin_sched *sched;
     struct check_slot *next_queued;
@@ -24,11 +24,11 @@ struct check_slot {
 
 /* The key is kept in the heap, beside the slot: a sift reads only the heap
  * array (a node's four children are 64 contiguous bytes) and writes one
- * slot's heap_pos per level.  Comparing slots[].due instead read two slots
+ * slot's heap_pos per level.  Comparing due times kept in the slots read two slots
  * at random per level, a cache miss each at thousands of monitors; with
  * four children there are half the levels of a binary heap. */
 struct heap_entry {
-    uint64_t due;
+    uint64_t due;            /* next due time, uv_now() milliseconds */
     uint32_t slot;
 };
 
@@ -95,6 +95,11 @@ static uint64_t slot_interval(const struct check_slot *c)
 
 /* ---- the heap of due times ---- */
 
+static size_t parent_of(size_t pos)
+{
+    return (pos - 1) / HEAP_ARITY;
+}
+
 static bool earlier(const struct heap_entry *a, const struct heap_entry *b)
 {
     return a->due < b->due || (a->due == b->due && a->slot < b->slot);
@@ -110,11 +115,9 @@ static void sift_up(struct tocsin_sched *s, size_t pos)
 {
     struct heap_entry e = s->heap[pos];
 
-    while (pos > 0 && earlier(&e, &s->heap[(pos - 1) / HEAP_ARITY])) {
-        size_t parent = (pos - 1) / HEAP_ARITY;
-
-        heap_place(s, pos, s->heap[parent]);
-        pos = parent;
+    while (pos > 0 && earlier(&e, &s->heap[parent_of(pos)])) {
+        heap_place(s, pos, s->heap[parent_of(pos)]);
+        pos = parent_of(pos);
     }
     heap_place(s, pos, e);
 }
@@ -151,7 +154,7 @@ static void heap_remove(struct tocsin_sched *s, struct check_slot *c)
     if (pos == --s->n_heap)
         return;
     heap_place(s, pos, s->heap[s->n_heap]); /* the last one fills the hole */
-    if (pos > 0 && earlier(&s->heap[pos], &s->heap[(pos - 1) / HEAP_ARITY]))
+    if (pos > 0 && earlier(&s->heap[pos], &s->heap[parent_of(pos)]))
         sift_up(s, pos);
     else
         sift_down(s, pos);
@@ -183,7 +186,6 @@ static void plan(struct check_slot *c, uint64_t due)
     uint32_t slot = (uint32_t)(c - s->slots);
 
     heap_remove(s, c);
-    c->due = due;
     heap_place(s, s->n_heap++, (struct heap_entry){.due = due, .slot = slot});
     sift_up(s, c->heap_pos);
     arm_timer(s);
@@ -269,10 +271,10 @@ static void start_next_queued(struct tocsin_sched *s)
     }
 }
 
-static void on_due(struct check_slot *c)
+/* C's run due at DUE: started, queued, or skipped as an overlap; then planned. */
+static void on_due(struct check_slot *c, uint64_t due)
 {
     struct tocsin_sched *s = c->sched;
-    uint64_t due = c->due;
 
     if (c->running || c->queued) {
         s->stats.skipped_overlap++;
@@ -305,9 +307,10 @@ static void on_tick(uv_timer_t *timer)
     s->in_tick = true;
     while (!s->closing && s->n_heap > 0 && s->heap[0].due <= now) {
         struct check_slot *c = &s->slots[s->heap[0].slot];
+        uint64_t due = s->heap[0].due;
 
         heap_remove(s, c);
-        on_due(c);
+        on_due(c, due);
     }
     s->in_tick = false;
     arm_timer(s);
@@ -369,10 +372,9 @@ void tocsin_sched_start(struct tocsin_sched *s)
     uint64_t now = uv_now(s->timer.loop);
 
     /* Every slot at once: heapify in O(n) instead of n pushes. */
-    for (size_t i = 0; i < s->n_slots; i++) {
-        s->slots[i].due = now + first_offset(&s->slots[i]);
-        heap_place(s, i, (struct heap_entry){.due = s->slots[i].due, .slot = (uint32_t)i});
-    }
+    for (size_t i = 0; i < s->n_slots; i++)
+        heap_place(s, i,
+                   (struct heap_entry){.due = now + first_offset(&s->slots[i]), .slot = (uint32_t)i});
     s->n_heap = s->n_slots;
     /* Every inner node, the last first: (n - 2) / ARITY is the last one's parent. */
     for (size_t i = s->n_heap > 1 ? (s->n_heap - 2) / HEAP_ARITY + 1 : 0; i-- > 0;)
@@ -388,8 +390,7 @@ void tocsin_sched_run_now(struct tocsin_sched *s, size_t monitor)
             continue;
         /* Due now: on_due runs it and plans the next run one interval later. */
         heap_remove(s, c);
-        c->due = uv_now(s->timer.loop);
-        on_due(c);
+        on_due(c, uv_now(s->timer.loop));
     }
     arm_timer(s);
 }
