@@ -649,10 +649,8 @@ static void monitor_finish(struct dctx *d, struct monitor_dec *md)
     } else {
         check_tcp_options(d, md);
         /* HTTP's defaults mean nothing here. */
-        tocsin_monitor_free_expect_status(m);
+        tocsin_monitor_free_expect_status(m); /* leaves none */
         m->method = NULL;
-        m->expect_status = NULL;
-        m->n_expect_status = 0;
     }
     check_response_time(d, md);
     if (m->id) {
