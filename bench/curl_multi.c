@@ -55,7 +55,6 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     struct epoll_event ev = {.data.fd = fd};
 
     (void)easy;
-    (void)userp;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
         curl_multi_assign(userp, fd, NULL);
