@@ -2,7 +2,8 @@
  * events reach the right callback, a released socket stays quiet, a number
  * closed and reused inside one batch of events never gets the old socket's
  * event, a socket the library closed itself can be watched again under the
- * same number, and closing the table drains once. */
+ * same number, a watch left for a later flush costs nothing until then, and
+ * closing the table drains once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -218,6 +219,81 @@ static void test_closed_behind_the_tables_back(void **state)
     close_table(&loop, &t);
 }
 
+/* A watch made "soon" reports nothing until flushed; watched again before the
+ * flush (the library changed its mind) it is registered once, with the new
+ * events; released before the flush, the flush adds nothing; closed before
+ * it, the flush is a no-op even for a new socket of the same number. */
+static void test_watch_soon(void **state)
+{
+    uv_loop_t loop;
+    struct tocsin_fdtable t;
+    struct seen s = {.close_fd = -1}, other = {.close_fd = -1};
+    int sv[2], again[2];
+
+    (void)state;
+    uv_loop_init(&loop);
+    tocsin_fdtable_init(&t, &loop);
+    pair(sv);
+    assert_int_equal(tocsin_fdtable_watch_soon(&t, sv[0], UV_WRITABLE, on_event, &s), 0);
+    assert_int_equal(tocsin_fdtable_events(&t, sv[0]), UV_WRITABLE);
+    spin(&loop, 5);
+    assert_int_equal(s.calls, 0); /* writable, but not in the set yet */
+    assert_int_equal(tocsin_fdtable_flush(&t, sv[0]), 0);
+    spin_until(&loop, &s.calls, 1);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.last_events, UV_WRITABLE);
+    assert_int_equal(tocsin_fdtable_flush(&t, sv[0]), 0); /* nothing pending: no change */
+    assert_true(t.slots[sv[0]]->registered);
+
+    /* Changed before the flush: the new events alone, from one ADD. */
+    tocsin_fdtable_close_socket(&t, sv[0]);
+    close(sv[1]);
+    pair(sv);
+    s.calls = 0;
+    assert_int_equal(tocsin_fdtable_watch_soon(&t, sv[0], UV_WRITABLE, on_event, &s), 0);
+    assert_int_equal(tocsin_fdtable_watch(&t, sv[0], UV_READABLE, on_event, &s), 0);
+    assert_false(t.slots[sv[0]]->pending);
+    assert_int_equal(tocsin_fdtable_flush(&t, sv[0]), 0);
+    spin(&loop, 5);
+    assert_int_equal(s.calls, 0); /* not readable, and writable is not asked for */
+    assert_int_equal(write(sv[1], "x", 1), 1);
+    spin_until(&loop, &s.calls, 1);
+    assert_int_equal(s.last_events, UV_READABLE);
+    tocsin_fdtable_close_socket(&t, sv[0]);
+    close(sv[1]);
+
+    /* Released before the flush: never added. */
+    pair(sv);
+    s.calls = 0;
+    assert_int_equal(tocsin_fdtable_watch_soon(&t, sv[0], UV_WRITABLE, on_event, &s), 0);
+    tocsin_fdtable_release(&t, sv[0]);
+    assert_int_equal(tocsin_fdtable_flush(&t, sv[0]), 0);
+    assert_false(t.slots[sv[0]]->registered);
+    spin(&loop, 5);
+    assert_int_equal(s.calls, 0);
+
+    /* Closed before the flush, its number reused and watched at once: the
+     * stale flush leaves the new watch as it is. */
+    tocsin_fdtable_close_socket(&t, sv[0]);
+    close(sv[1]);
+    pair(sv);
+    assert_int_equal(tocsin_fdtable_watch_soon(&t, sv[0], UV_WRITABLE, on_event, &s), 0);
+    tocsin_fdtable_close_socket(&t, sv[0]);
+    close(sv[1]);
+    pair(again);
+    assert_int_equal(again[0], sv[0]);
+    assert_int_equal(tocsin_fdtable_watch(&t, again[0], UV_READABLE, on_event, &other), 0);
+    assert_int_equal(tocsin_fdtable_flush(&t, sv[0]), 0);
+    assert_int_equal(tocsin_fdtable_events(&t, again[0]), UV_READABLE);
+    assert_int_equal(write(again[1], "y", 1), 1);
+    spin_until(&loop, &other.calls, 1);
+    assert_int_equal(other.last_events, UV_READABLE);
+    assert_int_equal(s.calls, 0);
+    tocsin_fdtable_close_socket(&t, again[0]);
+    close(again[1]);
+    close_table(&loop, &t);
+}
+
 /* A table that never watched anything has no handle: nothing to drain. */
 static void test_unused_table(void **state)
 {
@@ -244,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_events_release_and_change),
         cmocka_unit_test(test_reuse_inside_a_batch),
         cmocka_unit_test(test_closed_behind_the_tables_back),
+        cmocka_unit_test(test_watch_soon),
         cmocka_unit_test(test_unused_table),
     };
 

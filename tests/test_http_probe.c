@@ -11,6 +11,7 @@
  * it.  cmocka assertions only run after uv_run() has returned. */
 #include <dlfcn.h>
 #include <dirent.h>
+#include <poll.h>
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
@@ -611,6 +612,75 @@ static void test_refused(void **state)
     assert_down(&r, TOCSIN_ERR_REFUSED, want);
     assert_int_equal(r.status_code, 0);
     assert_int_equal(r.timings.first_byte_ms, -1);
+}
+
+/* A listener whose accept queue is full drops the SYN of the check's connect,
+ * which the kernel sends again a second later: the connect is still under way
+ * when the engine first looks at it, so it must be watched for writability
+ * and finish from that event.  The listener's thread frees the queue after
+ * 300 ms, then answers the connection that comes in. */
+struct slow_listener {
+    int fd;
+    int filler;    /* the connection that fills the queue */
+    bool answered;
+};
+
+static void *slow_listener_run(void *arg)
+{
+    struct slow_listener *l = arg;
+    static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
+    char buf[2048];
+    size_t got = 0;
+    int c;
+
+    usleep(300 * 1000);
+    close(accept(l->fd, NULL, NULL)); /* the filler, queued before the check */
+    if (poll(&pfd, 1, 5000) != 1 || (c = accept(l->fd, NULL, NULL)) < 0)
+        return NULL;
+    while (got < sizeof(buf) - 1) { /* the request, up to its blank line */
+        struct pollfd cp = {.fd = c, .events = POLLIN};
+        ssize_t n;
+
+        if (poll(&cp, 1, 5000) != 1 || (n = read(c, buf + got, sizeof(buf) - 1 - got)) <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n\r\n")) {
+            l->answered = write(c, answer, sizeof(answer) - 1) == (ssize_t)sizeof(answer) - 1;
+            break;
+        }
+    }
+    close(c);
+    return NULL;
+}
+
+static void test_connect_still_under_way(void **state)
+{
+    struct fixture *f = *state;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    struct slow_listener l = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
+    struct tocsin_result r;
+    pthread_t thread;
+
+    assert_true(l.fd >= 0);
+    assert_int_equal(bind(l.fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(getsockname(l.fd, (struct sockaddr *)&addr, &len), 0);
+    assert_int_equal(listen(l.fd, 0), 0); /* room for one connection */
+    l.filler = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(l.filler, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(pthread_create(&thread, NULL, slow_listener_run, &l), 0);
+    f->port = ntohs(addr.sin_port);
+    aim(f, NULL, "/");
+    run_check(&f->config, &f->monitor, &r);
+    pthread_join(thread, NULL);
+    close(l.filler);
+    close(l.fd);
+    assert_up(&r);
+    assert_true(l.answered);
+    assert_int_equal(r.status_code, 200);
+    assert_true(r.timings.connect_ms >= 300); /* done only after the queue had room */
 }
 
 /* ---- redirects ----------------------------------------------------------------- */
@@ -1296,6 +1366,7 @@ int main(void)
         T(test_reset_at_accept),
         T(test_abort_rst),
         T(test_refused),
+        T(test_connect_still_under_way),
         T(test_easy_handle_reuse),
     T(test_redirect_chain),
         T(test_redirect_limit),

@@ -11,7 +11,10 @@
  * - release (the library stops watching): nothing at once; the socket stays
  *   in the set and is deleted only if it reports an event nobody wants;
  * - close_socket: close(2), which takes the socket out of the set, so a socket
- *   that lived for one check costs two epoll_ctl calls.
+ *   that lived for one check costs two epoll_ctl calls;
+ * - watch_soon + flush: the ADD waits until the caller has let the library
+ *   look at the socket once more, so a connect that is already done (loopback)
+ *   enters the set once, with the events the library wants next: one call.
  *
  * Every registration carries a generation, so an event already read for a
  * descriptor that was closed and reused in the same batch is dropped. */
@@ -33,6 +36,7 @@ struct tocsin_fdpoll {
     uint32_t gen;              /* of the current registration */
     int events;                /* UV_READABLE|UV_WRITABLE watched; 0: released */
     bool registered;           /* in the epoll set, as far as the table knows */
+    bool pending;              /* EVENTS wait for tocsin_fdtable_flush() */
     tocsin_fdpoll_cb cb;
     void *data;                /* owner's per-socket data */
 };
@@ -57,6 +61,17 @@ void tocsin_fdtable_free(struct tocsin_fdtable *t);
 int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
                          void *data);
 
+/* Like tocsin_fdtable_watch() for a socket not yet in the set, but the
+ * epoll_ctl waits for tocsin_fdtable_flush(): a caller that is about to let
+ * the library look at the socket itself (which may change or drop the events)
+ * saves a call.  Events arrive only once flushed. */
+int tocsin_fdtable_watch_soon(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
+                              void *data);
+/* Adds FD's pending events to the set, if it still has any: 0 or a negative
+ * libuv error (then FD is not watched). */
+int tocsin_fdtable_flush(struct tocsin_fdtable *t, int fd);
+/* The events FD is watched for: 0 when it is not watched. */
+int tocsin_fdtable_events(const struct tocsin_fdtable *t, int fd);
 /* Stops reporting FD's events (the library no longer wants them). */
 void tocsin_fdtable_release(struct tocsin_fdtable *t, int fd);
 

@@ -31,11 +31,44 @@ static void check_done(struct tocsin_curl_uv *cu)
     }
 }
 
+static void flush(struct tocsin_curl_uv *cu, curl_socket_t s)
+{
+    int rc = tocsin_fdtable_flush(&cu->fds, s);
+
+    /* The socket is not watched: its transfer ends at its own timeout. */
+    if (rc < 0)
+        tocsin_error("cannot watch socket", "error", uv_strerror(rc));
+}
+
+/* Hands curl one event, then lets it look at once at the sockets it began
+ * connecting in that call.  A connect to loopback is done before connect(2)
+ * returns and curl checks with poll(2) itself, so the request goes out now,
+ * the way curl_multi_perform sends it, instead of after an epoll round trip;
+ * and such a socket enters the epoll set once, for the answer, instead of
+ * once for the connect and again for the answer.  A connect still under way
+ * costs that one poll(2) and is then watched as before. */
+static void socket_action(struct tocsin_curl_uv *cu, curl_socket_t fd, int flags)
+{
+    int running;
+
+    cu->in_action = true;
+    curl_multi_socket_action(cu->multi, fd, flags, &running);
+    for (size_t budget = CURL_UV_KICKS; cu->n_kick > 0 && budget > 0; budget--) {
+        curl_socket_t s = cu->kick[--cu->n_kick];
+
+        curl_multi_socket_action(cu->multi, s, CURL_CSELECT_OUT, &running);
+        flush(cu, s);
+    }
+    while (cu->n_kick > 0) /* only a library gone wild gets here */
+        flush(cu, cu->kick[--cu->n_kick]);
+    cu->in_action = false;
+    check_done(cu);
+}
+
 static void on_socket_event(struct tocsin_fdpoll *p, int status, int events)
 {
     struct tocsin_curl_uv *cu = p->data;
     int flags = 0;
-    int running;
     int fd = p->fd;
 
     /* On an error let curl read and write too, so it reports the socket's own
@@ -48,17 +81,14 @@ static void on_socket_event(struct tocsin_fdpoll *p, int status, int events)
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
-    curl_multi_socket_action(cu->multi, fd, flags, &running);
-    check_done(cu);
+    socket_action(cu, fd, flags);
 }
 
 static void on_timeout(uv_timer_t *timer)
 {
     struct tocsin_curl_uv *cu = container_of(timer, struct tocsin_curl_uv, timer);
-    int running;
 
-    curl_multi_socket_action(cu->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(cu);
+    socket_action(cu, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* CURLMOPT_TIMERFUNCTION: only arms the uv timer; never calls curl from here. */
@@ -94,7 +124,15 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    rc = tocsin_fdtable_watch(&cu->fds, s, events, on_socket_event, cu);
+    /* A new connect: looked at again once curl returns (socket_action). */
+    if (what == CURL_POLL_OUT && cu->in_action && cu->n_kick < CURL_UV_KICKS &&
+        tocsin_fdtable_events(&cu->fds, s) == 0) {
+        rc = tocsin_fdtable_watch_soon(&cu->fds, s, events, on_socket_event, cu);
+        if (rc == 0)
+            cu->kick[cu->n_kick++] = s;
+    } else {
+        rc = tocsin_fdtable_watch(&cu->fds, s, events, on_socket_event, cu);
+    }
     if (rc < 0) {
         tocsin_error("cannot watch socket", "error", uv_strerror(rc));
         return -1; /* curl fails this transfer; the agent goes on */

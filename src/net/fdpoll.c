@@ -126,36 +126,24 @@ static int open_set(struct tocsin_fdtable *t)
     return uv_poll_start(&t->poll, UV_READABLE, on_ready);
 }
 
-int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
-                         void *data)
+/* Puts P's current events into the epoll set (ADD or MOD). */
+static int apply(struct tocsin_fdtable *t, struct tocsin_fdpoll *p, int events)
 {
-    struct tocsin_fdpoll *p;
     struct epoll_event ev = {0};
     int op, rc;
 
-    if (t->closing)
-        return UV_ECANCELED;
-    rc = open_set(t);
-    if (rc < 0)
-        return rc;
-    p = slot_for(t, fd);
-    if (p == NULL)
-        return UV_ENOMEM;
-    p->cb = cb;
-    p->data = data;
-    if (p->registered && p->events == events)
-        return 0;
+    p->pending = false;
     p->gen++;
     ev.events = (events & UV_READABLE ? EPOLLIN : 0) | (events & UV_WRITABLE ? EPOLLOUT : 0);
     ev.data.u64 = key_of(p);
     op = p->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    rc = epoll_ctl(t->epfd, op, fd, &ev);
+    rc = epoll_ctl(t->epfd, op, p->fd, &ev);
     /* The library may have closed a socket itself (then its number is new to
      * the set) or reused one the set still holds. */
     if (rc < 0 && errno == ENOENT && op == EPOLL_CTL_MOD)
-        rc = epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev);
+        rc = epoll_ctl(t->epfd, EPOLL_CTL_ADD, p->fd, &ev);
     else if (rc < 0 && errno == EEXIST && op == EPOLL_CTL_ADD)
-        rc = epoll_ctl(t->epfd, EPOLL_CTL_MOD, fd, &ev);
+        rc = epoll_ctl(t->epfd, EPOLL_CTL_MOD, p->fd, &ev);
     if (rc < 0) {
         rc = -errno;
         p->registered = false;
@@ -167,12 +155,75 @@ int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fd
     return 0;
 }
 
+/* The slot of FD with CB and DATA set, or NULL with *RC set. */
+static struct tocsin_fdpoll *prepare(struct tocsin_fdtable *t, int fd, tocsin_fdpoll_cb cb,
+                                     void *data, int *rc)
+{
+    struct tocsin_fdpoll *p;
+
+    *rc = t->closing ? UV_ECANCELED : open_set(t);
+    if (*rc < 0)
+        return NULL;
+    p = slot_for(t, fd);
+    if (p == NULL) {
+        *rc = UV_ENOMEM;
+        return NULL;
+    }
+    p->cb = cb;
+    p->data = data;
+    return p;
+}
+
+int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
+                         void *data)
+{
+    int rc;
+    struct tocsin_fdpoll *p = prepare(t, fd, cb, data, &rc);
+
+    if (p == NULL)
+        return rc;
+    if (p->registered && p->events == events && !p->pending)
+        return 0;
+    return apply(t, p, events);
+}
+
+int tocsin_fdtable_watch_soon(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
+                              void *data)
+{
+    int rc;
+    struct tocsin_fdpoll *p = prepare(t, fd, cb, data, &rc);
+
+    if (p == NULL)
+        return rc;
+    if (p->registered)
+        return p->events == events ? 0 : apply(t, p, events);
+    p->events = events;
+    p->pending = true;
+    return 0;
+}
+
+int tocsin_fdtable_flush(struct tocsin_fdtable *t, int fd)
+{
+    struct tocsin_fdpoll *p = slot_of(t, fd);
+
+    if (p == NULL || !p->pending)
+        return 0;
+    p->pending = false;
+    return p->events ? apply(t, p, p->events) : 0;
+}
+
+int tocsin_fdtable_events(const struct tocsin_fdtable *t, int fd)
+{
+    return fd >= 0 && (size_t)fd < t->n_slots && t->slots[fd] ? t->slots[fd]->events : 0;
+}
+
 void tocsin_fdtable_release(struct tocsin_fdtable *t, int fd)
 {
     struct tocsin_fdpoll *p = slot_of(t, fd);
 
     if (p != NULL)
         p->events = 0; /* deleted from the set by close or by its next event */
+    /* (a pending watch is then dropped by its flush) */
 }
 
 void tocsin_fdtable_close_socket(struct tocsin_fdtable *t, int fd)
@@ -181,6 +232,7 @@ void tocsin_fdtable_close_socket(struct tocsin_fdtable *t, int fd)
 
     if (p != NULL) {
         p->registered = false; /* close(2) takes it out of the set */
+        p->pending = false;
         p->events = 0;
         p->gen++;
     }
