@@ -40,6 +40,7 @@ struct tocsin_probe_op {
     char *host;                 /* this hop's host as curl parses it ([v6] bracketed) */
     char *port;                 /* this hop's port, the scheme's default filled in */
     bool https;
+    bool literal;               /* this hop's host is an IP address */
     bool hop_parts_owned;       /* host and port are this op's (a redirect), not the monitor's */
     const struct tocsin_url_parts *first; /* the monitor's URL: credentials go only there */
     char *proxy;                /* region proxy with its host replaced by its address */
@@ -754,31 +755,41 @@ static void on_host_resolved(void *data, int status, const struct sockaddr_stora
     connect_hop(op, ip);
 }
 
-/* The monitor's own URL is parsed once and kept (env->url_parts); a redirect
- * target is parsed for its hop. */
+/* The monitor's own URL is parsed once and kept (env->url_parts), with whether
+ * its host is an IP address (tested on every check, that read two more cold
+ * strings per check at thousands of monitors); a redirect target is parsed
+ * for its hop. */
 static int parse_hop_url(struct tocsin_probe_op *op)
 {
     struct tocsin_url_parts *memo =
         &op->env->url_parts[op->monitor - op->env->config->monitors];
 
+    struct sockaddr_storage literal;
+    int rc;
+
     if (op->hops > 0) {
         op->hop_parts_owned = true;
-        return tocsin_curl_url_parts(op->url, &op->host, &op->port, &op->https);
+        rc = tocsin_curl_url_parts(op->url, &op->host, &op->port, &op->https);
+        op->literal = rc == 0 && tocsin_parse_ip(op->host, &literal);
+        return rc;
     }
-    if (!memo->parsed && tocsin_curl_url_parts(op->monitor->url, &memo->host, &memo->port,
-                                               &memo->https) == -ENOMEM)
-        return -ENOMEM; /* not remembered: the next check tries again */
-    memo->parsed = true;
+    if (!memo->parsed) {
+        if (tocsin_curl_url_parts(op->monitor->url, &memo->host, &memo->port, &memo->https) ==
+            -ENOMEM)
+            return -ENOMEM; /* not remembered: the next check tries again */
+        memo->literal = memo->host && tocsin_parse_ip(memo->host, &literal);
+        memo->parsed = true;
+    }
     op->first = memo;
     op->host = memo->host;
     op->port = memo->port;
     op->https = memo->https;
+    op->literal = memo->literal;
     return memo->host ? 0 : -EINVAL;
 }
 
 static void start_hop(struct tocsin_probe_op *op)
 {
-    struct sockaddr_storage literal;
     int rc;
 
     op->hop_start_ns = uv_hrtime();
@@ -794,7 +805,7 @@ static void start_hop(struct tocsin_probe_op *op)
         return;
     }
     /* Through a proxy the proxy resolves; a literal needs no lookup. */
-    if (op->proxy || tocsin_parse_ip(op->host, &literal)) {
+    if (op->proxy || op->literal) {
         connect_hop(op, op->host);
         return;
     }

@@ -132,36 +132,12 @@ struct tocsin_policy_conf {
 /* {200-299}, the expect_status of a monitor that sets no "status". */
 extern const struct tocsin_status_range tocsin_default_expect_status;
 
+/* Fields in the order a check reads them: what every HTTP check reads comes
+ * first and together (a check of one of thousands of monitors finds each line
+ * of this struct cold), names and the TCP probe's fields last. */
 struct tocsin_monitor_conf {
-    char *id;              /* [A-Za-z0-9_.-]{1,64}; default: slug of name */
-    char *name;            /* default: id */
     enum tocsin_probe_type type;
-    /* http */
-    char *url;
-    /* The method's name and the default status range are shared by every
-     * monitor, not copied into each: a check reads both, and a copy per
-     * monitor was a cache miss per check at thousands of monitors. */
-    const char *method;    /* default "GET"; a static name, never freed; NULL for tcp */
-    struct tocsin_kvlist headers;
-    const struct tocsin_status_range *expect_status; /* default tocsin_default_expect_status; NULL, 0 for tcp */
-    size_t n_expect_status;
-    char *body;                 /* request body; NULL = none */
-    size_t body_len;
-    char *basic_auth_user;      /* NULL when unset; never logged */
-    char *basic_auth_password;
-    char *bearer_token;         /* NULL when unset; never logged */
-    bool follow_redirects;      /* default true; at most 10 hops */
-    bool keep_alive;            /* default false: a fresh connection per check */
-    enum tocsin_ip_version ip_version;
-    enum tocsin_http_version http_version;
-    uint64_t max_body_bytes;    /* read cap, default 1 MiB; larger bodies are cut */
-    struct tocsin_expect_conf expect;
-    struct tocsin_tls_conf tls;
-    /* tcp */
-    char *host;
-    int port;
-    char *send;                 /* bytes sent after connecting; NULL = none */
-    size_t send_len;
+    int quorum;                 /* default 1, 1..n_regions */
     /* schedule */
     uint64_t interval_ms;       /* default 60s */
     uint64_t timeout_ms;        /* default 10s, <= interval */
@@ -169,11 +145,39 @@ struct tocsin_monitor_conf {
     size_t policy;              /* index into tocsin_config.policies */
     size_t *regions;            /* indexes into tocsin_config.regions */
     size_t n_regions;
-    int quorum;                 /* default 1, 1..n_regions */
     size_t *depends_on;         /* parents: indexes into tocsin_config.monitors (no cycles) */
     size_t n_depends_on;
     struct tocsin_maintenance_conf *maintenance;
     size_t n_maintenance;
+    /* http */
+    char *url;
+    /* The method's name and the default status range are shared by every
+     * monitor, not copied into each: a check reads both, and a copy per
+     * monitor was a cache miss per check at thousands of monitors. */
+    const char *method;    /* default "GET"; a static name, never freed; NULL for tcp */
+    bool follow_redirects;      /* default true; at most 10 hops */
+    bool keep_alive;            /* default false: a fresh connection per check */
+    enum tocsin_ip_version ip_version;
+    enum tocsin_http_version http_version;
+    uint64_t max_body_bytes;    /* read cap, default 1 MiB; larger bodies are cut */
+    struct tocsin_kvlist headers;
+    const struct tocsin_status_range *expect_status; /* default tocsin_default_expect_status; NULL, 0 for tcp */
+    size_t n_expect_status;
+    char *body;                 /* request body; NULL = none */
+    size_t body_len;
+    char *basic_auth_user;      /* NULL when unset; never logged */
+    char *bearer_token;         /* NULL when unset; never logged */
+    struct tocsin_tls_conf tls;
+    struct tocsin_expect_conf expect;
+    /* read by a check only when set above, or not by checks */
+    char *basic_auth_password;
+    char *id;              /* [A-Za-z0-9_.-]{1,64}; default: slug of name */
+    char *name;            /* default: id */
+    /* tcp */
+    char *host;
+    int port;
+    char *send;                 /* bytes sent after connecting; NULL = none */
+    size_t send_len;
 };
 
 struct tocsin_agent_conf {

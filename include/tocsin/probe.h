@@ -19,6 +19,7 @@ struct tocsin_url_parts {
     char *host;
     char *port;
     bool https;
+    bool literal;  /* HOST is an IP address: nothing to resolve */
     bool parsed;
 };
 
