@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(sizeof(struct tocsin_monitor_state) == 128, "two cache lines (monitor.h)");
+
 int tocsin_monitor_state_init(struct tocsin_monitor_state *s, const struct tocsin_config *config,
                               const struct tocsin_monitor_conf *monitor)
 {
@@ -14,10 +16,12 @@ int tocsin_monitor_state_init(struct tocsin_monitor_state *s, const struct tocsi
     s->incident_previous = TOCSIN_STATUS_UNKNOWN;
     s->n_regions = monitor->n_regions;
     s->n_webhooks = config->n_webhooks;
-    /* One allocation for the three arrays: at 100,000 monitors each malloc
-     * chunk is 3 MB of RSS.  region_failures owns the block. */
-    s->region_failures = calloc(2 * s->n_regions + s->n_webhooks + 1, sizeof(int));
-    if (!s->region_failures)
+    /* One block for the three arrays, inside the state when it fits: at
+     * 100,000 monitors each malloc chunk is 3 MB of RSS.  Else region_failures
+     * owns the block. */
+    if (2 * s->n_regions + s->n_webhooks <= TOCSIN_STATE_INLINE_COUNTS)
+        s->region_failures = s->counts;
+    else if (!(s->region_failures = calloc(2 * s->n_regions + s->n_webhooks, sizeof(int))))
         return -ENOMEM;
     s->region_successes = s->region_failures + s->n_regions;
     s->webhook_level = s->region_successes + s->n_regions;
@@ -26,7 +30,8 @@ int tocsin_monitor_state_init(struct tocsin_monitor_state *s, const struct tocsi
 
 void tocsin_monitor_state_free(struct tocsin_monitor_state *s)
 {
-    free(s->region_failures);
+    if (s->region_failures != s->counts)
+        free(s->region_failures);
     memset(s, 0, sizeof(*s));
 }
 

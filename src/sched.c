@@ -6,11 +6,17 @@
 #include <string.h>
 
 #define NOT_ARMED UINT32_MAX
+#define SLOT_ALIGN 64
 
-/* One per (monitor, region): 48 bytes; a uv_timer_t each was 152 more.  Its
- * next due time is its heap entry's key, kept nowhere else. */
+/* One per (monitor, region): one 64-byte cache line (the array is aligned);
+ * a uv_timer_t each was 152 more.  Its next due time is its heap entry's key,
+ * kept nowhere else.  The intervals are the monitor's, copied: planning the
+ * next run (also of a run skipped as an overlap) then reads this line alone,
+ * not a cold line of the monitor's config. */
 struct check_slot {
     uint64_t run_due;        /* due time of the instance queued or running */
+    uint64_t interval_ms;
+    uint64_t retry_interval_ms;
     struct tocsin_sched *sched;
     struct check_slot *next_queued;
     struct tocsin_probe_op *op;
@@ -21,6 +27,8 @@ struct check_slot {
     bool queued;
     uint32_t heap_pos;       /* index in sched->heap, NOT_ARMED when not planned */
 };
+
+_Static_assert(sizeof(struct check_slot) == SLOT_ALIGN, "a slot is one cache line");
 
 /* The key is kept in the heap, beside the slot: a sift reads only the heap
  * array (a node's four children are 64 contiguous bytes) and writes one
@@ -88,9 +96,7 @@ static const struct tocsin_monitor_conf *slot_monitor(const struct check_slot *c
 
 static uint64_t slot_interval(const struct check_slot *c)
 {
-    const struct tocsin_monitor_conf *m = slot_monitor(c);
-
-    return c->failing ? m->retry_interval_ms : m->interval_ms;
+    return c->failing ? c->retry_interval_ms : c->interval_ms;
 }
 
 /* ---- the heap of due times ---- */
@@ -327,7 +333,7 @@ int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,
         return -ENOMEM;
     for (size_t i = 0; i < config->n_monitors; i++)
         n += config->monitors[i].n_regions;
-    s->slots = calloc(n ? n : 1, sizeof(*s->slots));
+    s->slots = aligned_alloc(SLOT_ALIGN, (n ? n : 1) * sizeof(*s->slots));
     s->heap = calloc(n ? n : 1, sizeof(*s->heap));
     if (s->slots == NULL || s->heap == NULL || n >= NOT_ARMED) {
         free(s->slots);
@@ -335,6 +341,7 @@ int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,
         free(s);
         return -ENOMEM;
     }
+    memset(s->slots, 0, (n ? n : 1) * sizeof(*s->slots));
     s->env = *env;
     s->max_concurrency = max_concurrency > 0 ? (size_t)max_concurrency : 1;
     s->cb = cb;
@@ -344,6 +351,8 @@ int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,
         for (size_t r = 0; r < config->monitors[i].n_regions; r++, k++) {
             struct check_slot *c = &s->slots[k];
             c->sched = s;
+            c->interval_ms = config->monitors[i].interval_ms;
+            c->retry_interval_ms = config->monitors[i].retry_interval_ms;
             c->monitor = (uint32_t)i;
             c->region_slot = (uint16_t)r;
             c->heap_pos = NOT_ARMED;

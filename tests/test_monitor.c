@@ -577,6 +577,39 @@ static void test_slot_out_of_range(void **state)
     tocsin_monitor_state_free(&s);
 }
 
+/* The counters live inside the state while they fit (a region, four
+ * webhooks: 6 of 8), in a block of their own past that (three regions: 10);
+ * both count alike and free cleanly (valgrind runs this suite). */
+static void test_counters_inline_or_allocated(void **state)
+{
+    struct tocsin_policy_conf policy = {.failure_threshold = 1, .success_threshold = 1};
+    struct tocsin_monitor_conf monitor = {.id = "x", .regions = slot_region, .quorum = 1};
+    struct tocsin_config config = {.regions = regions, .n_regions = 3, .webhooks = webhooks,
+                                   .n_webhooks = N_WEBHOOKS, .policies = &policy,
+                                   .n_policies = 1, .monitors = &monitor, .n_monitors = 1};
+    struct tocsin_result down = {.status = DOWN, .region = 0};
+
+    (void)state;
+    for (size_t n = 1; n <= 3; n += 2) {
+        struct tocsin_monitor_state s;
+        struct recorder rec = {.n = 0};
+
+        monitor.n_regions = n;
+        assert_int_equal(tocsin_monitor_state_init(&s, &config, &monitor), 0);
+        if (n == 1)
+            assert_ptr_equal(s.region_failures, s.counts);
+        else
+            assert_ptr_not_equal(s.region_failures, s.counts);
+        assert_ptr_equal(s.region_successes, s.region_failures + n);
+        assert_ptr_equal(s.webhook_level, s.region_successes + n);
+        tocsin_monitor_feed(&s, &config, &monitor, n - 1, &down, record, &rec);
+        assert_int_equal(s.region_failures[n - 1], 1);
+        assert_int_equal(s.region_successes[n - 1], 0);
+        assert_int_equal(s.webhook_level[N_WEBHOOKS - 1], 0);
+        tocsin_monitor_state_free(&s);
+    }
+}
+
 /* repeat counts milliseconds of the checks' clock, not whole seconds: a level
  * sent at 10.8 s with repeat 2s goes again at the first check from 12.8 s. */
 static void test_repeat_in_ms(void **state)
@@ -612,7 +645,7 @@ static void test_repeat_in_ms(void **state)
 
 int main(void)
 {
-    struct CMUnitTest tests[N_CASES + 2];
+    struct CMUnitTest tests[N_CASES + 3];
 
     for (size_t c = 0; c < N_CASES; c++)
         tests[c] = (struct CMUnitTest){
@@ -625,5 +658,7 @@ int main(void)
                                          .test_func = test_slot_out_of_range};
     tests[N_CASES + 1] = (struct CMUnitTest){.name = "repeat in ms",
                                              .test_func = test_repeat_in_ms};
-    return _cmocka_run_group_tests("monitor", tests, N_CASES + 2, NULL, NULL);
+    tests[N_CASES + 2] = (struct CMUnitTest){.name = "counters inline or allocated",
+                                             .test_func = test_counters_inline_or_allocated};
+    return _cmocka_run_group_tests("monitor", tests, N_CASES + 3, NULL, NULL);
 }
