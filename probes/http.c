@@ -312,9 +312,9 @@ static bool check_cert(struct tocsin_probe_op *op)
 static bool check_time(struct tocsin_probe_op *op)
 {
     uint64_t max = op->monitor->expect.max_response_time_ms;
-    int64_t took = tocsin_elapsed_ms(op->start_ns);
+    int64_t took;
 
-    if (max == 0 || (uint64_t)took <= max)
+    if (max == 0 || (uint64_t)(took = tocsin_elapsed_ms(op->start_ns)) <= max)
         return true;
     tocsin_result_fail(&op->result, TOCSIN_ERR_SLOW, "response took %lld ms, maximum %llu",
                        (long long)took, (unsigned long long)max);
@@ -666,7 +666,10 @@ static void start_transfer(struct tocsin_probe_op *op)
     op->body_cut = false;
     op->headers_done = false;
     op->sock = CURL_SOCKET_BAD;
-    op->hop_start_ns = uv_hrtime();
+    /* The transfer's phases count from here; the hop began just before
+     * unless a name was resolved on the way. */
+    if (op->dns_ms >= 0)
+        op->hop_start_ns = uv_hrtime();
     op->req.easy = take_easy(op);
     op->req.done = on_transfer_done;
     if (op->req.easy && build_headers(op) == 0) {
@@ -792,7 +795,8 @@ static void start_hop(struct tocsin_probe_op *op)
 {
     int rc;
 
-    op->hop_start_ns = uv_hrtime();
+    if (op->hops > 0) /* the first hop starts with the check (http_start) */
+        op->hop_start_ns = uv_hrtime();
     rc = parse_hop_url(op);
     if (rc == -ENOMEM) {
         fail(op, TOCSIN_ERR_INTERNAL, "out of memory");

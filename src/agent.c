@@ -193,15 +193,17 @@ static void send_decided(struct tocsin_agent *a)
 }
 
 /* Holds the monitor's alerts in maintenance or behind a parent (DESIGN §4);
- * logs each change of reason once and asks for the parents' verdict at once. */
-static enum tocsin_hold decide_hold(struct tocsin_agent *a, size_t monitor)
+ * logs each change of reason once and asks for the parents' verdict at once.
+ * NOW_S: the wall clock of the result at hand (its stamp), for maintenance
+ * windows. */
+static enum tocsin_hold decide_hold(struct tocsin_agent *a, size_t monitor, int64_t now_s)
 {
     const struct tocsin_monitor_conf *m = &a->config->monitors[monitor];
     struct tocsin_hold_state *h = &a->gen.holds[monitor];
     bool check_parents = false;
     size_t parent = 0;
     enum tocsin_hold hold = tocsin_hold_decide(h, a->config, a->gen.states, monitor,
-                                               (int64_t)time(NULL), uv_now(a->loop),
+                                               now_s, uv_now(a->loop),
                                                &check_parents, &parent);
 
     if (check_parents)
@@ -337,7 +339,7 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     record_check(&a->gen, monitor, slot, result);
     if (!guard_result(a, monitor, slot, result))
         return;
-    hold = decide_hold(a, monitor);
+    hold = decide_hold(a, monitor, result->timestamp);
     state->hold = hold != TOCSIN_HOLD_NONE;
     tocsin_monitor_feed(state, a->config, m, slot, result, on_alert, a);
     if (state_changed(a, m, state, slot, counts))

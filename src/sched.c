@@ -256,6 +256,7 @@ static void run_check(struct check_slot *c)
     /* Could not even start (out of memory): one failed check, not a dead agent. */
     tocsin_result_fail(&failed, TOCSIN_ERR_INTERNAL, "cannot start check: %s", strerror(-rc));
     failed.timings = (struct tocsin_timings){-1, -1, -1, -1, 0};
+    tocsin_result_stamp(&failed);
     if (!c->failing) {
         c->failing = true; /* retry_interval applies to this failure too */
         arm_next(c, c->run_due, false);
