@@ -182,7 +182,7 @@ int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fd
 
     if (p == NULL)
         return rc;
-    if (p->registered && p->events == events && !p->pending)
+    if (p->registered && p->events == events)
         return 0;
     return apply(t, p, events);
 }
