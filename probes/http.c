@@ -766,7 +766,6 @@ static int parse_hop_url(struct tocsin_probe_op *op)
 {
     struct tocsin_url_parts *memo =
         &op->env->url_parts[op->monitor - op->env->config->monitors];
-
     struct sockaddr_storage literal;
     int rc;
 

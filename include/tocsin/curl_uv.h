@@ -42,7 +42,7 @@ struct tocsin_curl_idle {
 };
 
 /* Sockets one curl call may start connecting that are looked at again at once. */
-#define CURL_UV_KICKS 64
+#define TOCSIN_CURL_UV_KICKS 64
 
 struct tocsin_curl_uv {
     uv_loop_t *loop;
@@ -53,7 +53,7 @@ struct tocsin_curl_uv {
     size_t n_pool;
     size_t pool_cap;
     size_t running;       /* transfers added and not yet done */
-    curl_socket_t kick[CURL_UV_KICKS]; /* connecting since the last curl call */
+    curl_socket_t kick[TOCSIN_CURL_UV_KICKS]; /* connecting since the last curl call */
     size_t n_kick;
     bool in_action;       /* inside socket_action: kicks are drained on return */
     bool closing;

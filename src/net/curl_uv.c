@@ -53,7 +53,7 @@ static void socket_action(struct tocsin_curl_uv *cu, curl_socket_t fd, int flags
 
     cu->in_action = true;
     curl_multi_socket_action(cu->multi, fd, flags, &running);
-    for (size_t budget = CURL_UV_KICKS; cu->n_kick > 0 && budget > 0; budget--) {
+    for (size_t budget = TOCSIN_CURL_UV_KICKS; cu->n_kick > 0 && budget > 0; budget--) {
         curl_socket_t s = cu->kick[--cu->n_kick];
 
         curl_multi_socket_action(cu->multi, s, CURL_CSELECT_OUT, &running);
@@ -125,7 +125,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
     /* A new connect: looked at again once curl returns (socket_action). */
-    if (what == CURL_POLL_OUT && cu->in_action && cu->n_kick < CURL_UV_KICKS &&
+    if (what == CURL_POLL_OUT && cu->in_action && cu->n_kick < TOCSIN_CURL_UV_KICKS &&
         tocsin_fdtable_events(&cu->fds, s) == 0) {
         rc = tocsin_fdtable_watch_soon(&cu->fds, s, events, on_socket_event, cu);
         if (rc == 0)
