@@ -23,7 +23,7 @@ void tocsin_fdtable_free(struct tocsin_fdtable *t)
     t->n_slots = 0;
 }
 
-static struct tocsin_fdpoll *slot_of(struct tocsin_fdtable *t, int fd)
+static struct tocsin_fdpoll *slot_of(const struct tocsin_fdtable *t, int fd)
 {
     return fd >= 0 && (size_t)fd < t->n_slots ? t->slots[fd] : NULL;
 }
@@ -155,51 +155,41 @@ static int apply(struct tocsin_fdtable *t, struct tocsin_fdpoll *p, int events)
     return 0;
 }
 
-/* The slot of FD with CB and DATA set, or NULL with *RC set. */
-static struct tocsin_fdpoll *prepare(struct tocsin_fdtable *t, int fd, tocsin_fdpoll_cb cb,
-                                     void *data, int *rc)
+/* Starts or changes watching FD; with SOON, a socket not yet in the set only
+ * gets its slot filled and waits for tocsin_fdtable_flush(). */
+static int watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb, void *data,
+                 bool soon)
 {
     struct tocsin_fdpoll *p;
+    int rc = t->closing ? UV_ECANCELED : open_set(t);
 
-    *rc = t->closing ? UV_ECANCELED : open_set(t);
-    if (*rc < 0)
-        return NULL;
+    if (rc < 0)
+        return rc;
     p = slot_for(t, fd);
-    if (p == NULL) {
-        *rc = UV_ENOMEM;
-        return NULL;
-    }
+    if (p == NULL)
+        return UV_ENOMEM;
     p->cb = cb;
     p->data = data;
-    return p;
+    if (p->registered && p->events == events)
+        return 0;
+    if (soon && !p->registered) {
+        p->events = events;
+        p->pending = true;
+        return 0;
+    }
+    return apply(t, p, events);
 }
 
 int tocsin_fdtable_watch(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
                          void *data)
 {
-    int rc;
-    struct tocsin_fdpoll *p = prepare(t, fd, cb, data, &rc);
-
-    if (p == NULL)
-        return rc;
-    if (p->registered && p->events == events)
-        return 0;
-    return apply(t, p, events);
+    return watch(t, fd, events, cb, data, false);
 }
 
 int tocsin_fdtable_watch_soon(struct tocsin_fdtable *t, int fd, int events, tocsin_fdpoll_cb cb,
                               void *data)
 {
-    int rc;
-    struct tocsin_fdpoll *p = prepare(t, fd, cb, data, &rc);
-
-    if (p == NULL)
-        return rc;
-    if (p->registered)
-        return p->events == events ? 0 : apply(t, p, events);
-    p->events = events;
-    p->pending = true;
-    return 0;
+    return watch(t, fd, events, cb, data, true);
 }
 
 int tocsin_fdtable_flush(struct tocsin_fdtable *t, int fd)
@@ -214,16 +204,19 @@ int tocsin_fdtable_flush(struct tocsin_fdtable *t, int fd)
 
 int tocsin_fdtable_events(const struct tocsin_fdtable *t, int fd)
 {
-    return fd >= 0 && (size_t)fd < t->n_slots && t->slots[fd] ? t->slots[fd]->events : 0;
+    const struct tocsin_fdpoll *p = slot_of(t, fd);
+
+    return p ? p->events : 0;
 }
 
 void tocsin_fdtable_release(struct tocsin_fdtable *t, int fd)
 {
     struct tocsin_fdpoll *p = slot_of(t, fd);
 
+    /* Deleted from the set by close or by its next event; a pending watch
+     * is dropped by its flush. */
     if (p != NULL)
-        p->events = 0; /* deleted from the set by close or by its next event */
-    /* (a pending watch is then dropped by its flush) */
+        p->events = 0;
 }
 
 void tocsin_fdtable_close_socket(struct tocsin_fdtable *t, int fd)
