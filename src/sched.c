@@ -328,21 +328,22 @@ int tocsin_sched_new(const struct tocsin_probe_env *env, int max_concurrency,
 {
     const struct tocsin_config *config = env->config;
     struct tocsin_sched *s = calloc(1, sizeof(*s));
-    size_t n = 0, k = 0;
+    size_t n = 0, k = 0, cap;
 
     if (s == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < config->n_monitors; i++)
         n += config->monitors[i].n_regions;
-    s->slots = aligned_alloc(SLOT_ALIGN, (n ? n : 1) * sizeof(*s->slots));
-    s->heap = calloc(n ? n : 1, sizeof(*s->heap));
+    cap = n ? n : 1;
+    s->slots = aligned_alloc(SLOT_ALIGN, cap * sizeof(*s->slots));
+    s->heap = calloc(cap, sizeof(*s->heap));
     if (s->slots == NULL || s->heap == NULL || n >= NOT_ARMED) {
         free(s->slots);
         free(s->heap);
         free(s);
         return -ENOMEM;
     }
-    memset(s->slots, 0, (n ? n : 1) * sizeof(*s->slots));
+    memset(s->slots, 0, cap * sizeof(*s->slots));
     s->env = *env;
     s->max_concurrency = max_concurrency > 0 ? (size_t)max_concurrency : 1;
     s->cb = cb;
@@ -374,7 +375,7 @@ static uint64_t first_offset(const struct check_slot *c)
 
     h = tocsin_fnv1a64("", 1, h);
     h = tocsin_fnv1a64(region, strlen(region), h);
-    return h % m->interval_ms;
+    return h % c->interval_ms;
 }
 
 void tocsin_sched_start(struct tocsin_sched *s)
@@ -386,8 +387,8 @@ void tocsin_sched_start(struct tocsin_sched *s)
         heap_place(s, i,
                    (struct heap_entry){.due = now + first_offset(&s->slots[i]), .slot = (uint32_t)i});
     s->n_heap = s->n_slots;
-    /* Every inner node, the last first: (n - 2) / ARITY is the last one's parent. */
-    for (size_t i = s->n_heap > 1 ? (s->n_heap - 2) / HEAP_ARITY + 1 : 0; i-- > 0;)
+    /* Every inner node, the last first: up to the last entry's parent. */
+    for (size_t i = s->n_heap > 1 ? parent_of(s->n_heap - 1) + 1 : 0; i-- > 0;)
         sift_down(s, i);
     arm_timer(s);
 }
