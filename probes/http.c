@@ -762,24 +762,30 @@ static void on_host_resolved(void *data, int status, const struct sockaddr_stora
  * its host is an IP address (tested on every check, that read two more cold
  * strings per check at thousands of monitors); a redirect target is parsed
  * for its hop. */
+static bool is_ip_literal(const char *host)
+{
+    struct sockaddr_storage addr;
+
+    return host && tocsin_parse_ip(host, &addr);
+}
+
 static int parse_hop_url(struct tocsin_probe_op *op)
 {
     struct tocsin_url_parts *memo =
         &op->env->url_parts[op->monitor - op->env->config->monitors];
-    struct sockaddr_storage literal;
     int rc;
 
     if (op->hops > 0) {
         op->hop_parts_owned = true;
         rc = tocsin_curl_url_parts(op->url, &op->host, &op->port, &op->https);
-        op->literal = rc == 0 && tocsin_parse_ip(op->host, &literal);
+        op->literal = rc == 0 && is_ip_literal(op->host);
         return rc;
     }
     if (!memo->parsed) {
         if (tocsin_curl_url_parts(op->monitor->url, &memo->host, &memo->port, &memo->https) ==
             -ENOMEM)
             return -ENOMEM; /* not remembered: the next check tries again */
-        memo->literal = memo->host && tocsin_parse_ip(memo->host, &literal);
+        memo->literal = is_ip_literal(memo->host);
         memo->parsed = true;
     }
     op->first = memo;

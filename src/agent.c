@@ -433,7 +433,7 @@ static int init_states(struct tocsin_agent *a, struct generation *g)
         a->decided_cap = cap;
     }
     /* Aligned: each state is then exactly its two cache lines (monitor.h). */
-    g->states = aligned_alloc(64, n * sizeof(*g->states));
+    g->states = aligned_alloc(TOCSIN_STATE_ALIGN, n * sizeof(*g->states));
     if (g->states)
         memset(g->states, 0, n * sizeof(*g->states));
     g->holds = calloc(n, sizeof(*g->holds));

@@ -6,11 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Static_assert(sizeof(struct tocsin_monitor_state) == 128, "two cache lines (monitor.h)");
+_Static_assert(sizeof(struct tocsin_monitor_state) == 2 * TOCSIN_STATE_ALIGN,
+               "two cache lines (monitor.h)");
 
 int tocsin_monitor_state_init(struct tocsin_monitor_state *s, const struct tocsin_config *config,
                               const struct tocsin_monitor_conf *monitor)
 {
+    size_t n_counts = 2 * monitor->n_regions + config->n_webhooks;
+
     memset(s, 0, sizeof(*s));
     s->status = TOCSIN_STATUS_UNKNOWN;
     s->incident_previous = TOCSIN_STATUS_UNKNOWN;
@@ -19,9 +22,9 @@ int tocsin_monitor_state_init(struct tocsin_monitor_state *s, const struct tocsi
     /* One block for the three arrays, inside the state when it fits: at
      * 100,000 monitors each malloc chunk is 3 MB of RSS.  Else region_failures
      * owns the block. */
-    if (2 * s->n_regions + s->n_webhooks <= TOCSIN_STATE_INLINE_COUNTS)
+    if (n_counts <= TOCSIN_STATE_INLINE_COUNTS)
         s->region_failures = s->counts;
-    else if (!(s->region_failures = calloc(2 * s->n_regions + s->n_webhooks, sizeof(int))))
+    else if (!(s->region_failures = calloc(n_counts, sizeof(int))))
         return -ENOMEM;
     s->region_successes = s->region_failures + s->n_regions;
     s->webhook_level = s->region_successes + s->n_regions;

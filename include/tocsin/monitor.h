@@ -12,6 +12,8 @@
 
 /* Counters kept inside the state when they fit (see counts below). */
 #define TOCSIN_STATE_INLINE_COUNTS 8
+/* The alignment of an array of states: a cache line. */
+#define TOCSIN_STATE_ALIGN 64
 
 /* 128 bytes: two cache lines when the array is 64-byte aligned (the agent's
  * is), so a check's result touches those two and nothing else of it.  It may
