@@ -46,7 +46,6 @@ struct tocsin_monitor_state {
     int counts[TOCSIN_STATE_INLINE_COUNTS];
 };
 
-
 /* Called for each decided alert, in order. */
 typedef void (*tocsin_alert_cb)(void *data, const struct tocsin_alert *alert);
 
