@@ -84,6 +84,7 @@ struct harness {
     /* retry test: results of monitor 0 inside a window */
     uint64_t window_from, window_to;
     unsigned in_window;
+    unsigned want_runs;   /* what monitor0_ran waits for */
     bool sched_closed;
     bool engine_closed;
     size_t closing_ours;  /* our handles (listeners, clients) still closing */
@@ -740,6 +741,52 @@ static void test_stall_skips_slots(void **state)
     harness_finish(h);
 }
 
+/* Each run now leaves the slot's planned entry behind in the heap, stale; 30
+ * of them on a scheduler of 3 slots fill its room (two entries a slot) many
+ * times over, and dropping the stale ones must keep every live plan.  Monitor
+ * 0 (interval 300 ms) is run now every ~45 ms, so each run re-plans it 300 ms
+ * on and its own due time never comes: it runs exactly once per call, and a
+ * stale entry coming due would show as a run more.  The other two keep their
+ * 200 ms cadence throughout. */
+static bool monitor0_ran(struct harness *h)
+{
+    return h->results[0] >= h->want_runs;
+}
+
+static void test_run_now_stale_entries(void **state)
+{
+    struct harness *h = harness_new(3, 10);
+    struct listener *l = listener_start(h, false);
+    uint64_t from;
+    unsigned others0;
+
+    (void)state;
+    tcp_monitor(h, 0, l->port, 300, 1000, 300);
+    tcp_monitor(h, 1, l->port, 200, 1000, 200);
+    tcp_monitor(h, 2, l->port, 200, 1000, 200);
+    harness_start(h);
+    run_until(h, 50, NULL);
+    h->want_runs = h->results[0];
+    others0 = h->results[1] + h->results[2];
+    from = elapsed(h);
+    for (unsigned i = 0; i < 30; i++) {
+        h->want_runs++;
+        tocsin_sched_run_now(h->sched, 0);
+        run_until(h, 2000, monitor0_ran);
+        assert_int_equal(h->results[0], h->want_runs);
+        run_until(h, 40, NULL); /* no stale due time runs it again */
+        assert_int_equal(h->results[0], h->want_runs);
+    }
+    print_message("30 runs now in %llu ms; the others ran %u times\n",
+                  (unsigned long long)(elapsed(h) - from), h->results[1] + h->results[2] - others0);
+    /* Over >= 1.2 s (30 x 40 ms) two monitors at 200 ms run ~12 times, 6 each. */
+    if (h->results[1] + h->results[2] - others0 < 6)
+        fail_msg("the other monitors ran %u times while monitor 0 was run now",
+                 h->results[1] + h->results[2] - others0);
+    assert_int_equal(h->down[0] + h->down[1] + h->down[2], 0);
+    harness_finish(h);
+}
+
 /* No monitors: start and close are harmless and the loop ends empty. */
 static void test_no_monitors(void **state)
 {
@@ -764,6 +811,7 @@ int main(void)
         cmocka_unit_test(test_retry_interval),
         cmocka_unit_test(test_no_drift),
         cmocka_unit_test(test_stall_skips_slots),
+        cmocka_unit_test(test_run_now_stale_entries),
         cmocka_unit_test(test_no_monitors),
     };
     int rc;
