@@ -296,9 +296,12 @@ static bool check_body(struct tocsin_probe_op *op)
 
 static bool check_cert(struct tocsin_probe_op *op)
 {
-    int min = op->monitor->expect.cert_min_days;
+    int min;
 
-    if (min <= 0 || !op->cert_seen || op->cert_days >= min)
+    if (!op->cert_seen) /* plain http: the monitor's cold line stays unread */
+        return true;
+    min = op->monitor->expect.cert_min_days;
+    if (min <= 0 || op->cert_days >= min)
         return true;
     if (op->cert_days < 0)
         tocsin_result_fail(&op->result, TOCSIN_ERR_CERT,
@@ -593,6 +596,9 @@ static void set_profile_options(struct tocsin_probe_op *op, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L); /* we follow, resolving each hop */
+    /* The region's proxy is for every target: no_proxy in the environment
+     * exempts none (and curl then reads no environment per request). */
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
     if (!m->keep_alive) {
         curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
@@ -693,13 +699,14 @@ static void start_transfer(struct tocsin_probe_op *op)
  * (or the real host, through a proxy) and Host: keeps the original name. */
 static int apply_server_name(struct tocsin_probe_op *op, const char *target)
 {
-    const char *name = op->monitor->tls.server_name;
+    const char *name;
     CURLU *u;
     char *url = NULL;
     char line[512];
     int rc = -ENOMEM;
 
-    if (name == NULL || !op->https || op->hops > 0)
+    /* The op's own fields first: a plain http check reads no TLS settings. */
+    if (!op->https || op->hops > 0 || (name = op->monitor->tls.server_name) == NULL)
         return 1;
     u = curl_url();
     if (u && curl_url_set(u, CURLUPART_URL, op->url, 0) == CURLUE_OK &&

@@ -212,6 +212,7 @@ static long api_call(const char *url, bool post, json_t **out)
         return -1;
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_PROXY, "");
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, ""); /* nor the no_proxy environment */
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &b);

@@ -596,6 +596,7 @@ static void set_options(struct delivery *d, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_PROXY, w->proxy ? w->proxy : "");
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, ""); /* nor the no_proxy environment */
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, d->row.body);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->row.body_len);
     if (strcmp(w->method, "POST") != 0)

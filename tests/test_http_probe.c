@@ -1129,6 +1129,21 @@ static void test_proxy_resolves_the_target(void **state)
     assert_false(req.has_proxy_authorization);
 }
 
+/* The *_proxy environment is never used, no_proxy included: a region's proxy
+ * carries every check even when no_proxy names every host. */
+static void test_no_proxy_env_ignored(void **state)
+{
+    struct fixture *f = *state;
+    struct tocsin_result r;
+    struct test_request req;
+
+    setenv("no_proxy", "*", 1);
+    setenv("NO_PROXY", "*", 1);
+    check_via_proxy(f, "127.0.0.1", NULL, 0, &r, &req);
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+}
+
 static void test_proxy_credentials(void **state)
 {
     struct fixture *f = *state;
@@ -1381,6 +1396,7 @@ int main(void)
         T(test_source_address),
         T(test_proxy_resolves_the_target),
         T(test_proxy_credentials),
+        T(test_no_proxy_env_ignored),
         T(test_cancel_never_calls_back),
         T(test_tls_valid),
         T(test_tls_by_name),
