@@ -15,6 +15,7 @@
 
 #include "tocsin/engine.h"
 #include "tocsin/holds.h"
+#include "tocsin/prefetch.h"
 #include "tocsin/log.h"
 #include "tocsin/name_index.h"
 #include "tocsin/monitor.h"
@@ -329,8 +330,14 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     struct tocsin_agent *a = data;
     const struct tocsin_monitor_conf *m = &a->config->monitors[monitor];
     struct tocsin_monitor_state *state = &a->gen.states[monitor];
-    enum tocsin_status before = state->status;
-    struct counts_before counts = counts_of(state, slot);
+    enum tocsin_status before;
+    struct counts_before counts;
+
+    tocsin_prefetch(state, sizeof(*state));
+    tocsin_prefetch(&a->gen.holds[monitor], sizeof(a->gen.holds[monitor]));
+    tocsin_prefetch(&a->gen.first_check[monitor], sizeof(a->gen.first_check[monitor]));
+    before = state->status;
+    counts = counts_of(state, slot);
     enum tocsin_hold hold;
 
     log_check(a, m, result);

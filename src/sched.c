@@ -1,5 +1,6 @@
 /* The scheduler: see include/tocsin/sched.h. */
 #include "tocsin/sched.h"
+#include "tocsin/prefetch.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -261,10 +262,15 @@ static void run_check(struct check_slot *c)
 {
     struct tocsin_sched *s = c->sched;
     const struct tocsin_monitor_conf *m = slot_monitor(c);
-    const struct tocsin_probe_kind *kind = tocsin_probe_kind_of(m->type);
-    size_t region = m->regions[c->region_slot];
-    struct tocsin_result failed = {.status = TOCSIN_STATUS_DOWN, .region = region};
+    const struct tocsin_probe_kind *kind;
+    struct tocsin_result failed = {.status = TOCSIN_STATUS_DOWN};
+    size_t region;
     int rc;
+
+    tocsin_prefetch(m, sizeof(*m)); /* the probe reads all six lines of it */
+    kind = tocsin_probe_kind_of(m->type);
+    region = m->regions[c->region_slot];
+    failed.region = region;
 
     record_lateness(s, c->run_due, uv_now(s->timer.loop));
     rc = kind->start(&s->env, m, region, on_result, c, &c->op);
