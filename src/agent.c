@@ -15,12 +15,12 @@
 
 #include "tocsin/engine.h"
 #include "tocsin/holds.h"
-#include "tocsin/prefetch.h"
 #include "tocsin/log.h"
 #include "tocsin/name_index.h"
 #include "tocsin/monitor.h"
 #include "tocsin/outbox_cmd.h"
 #include "tocsin/persist.h"
+#include "tocsin/prefetch.h"
 #include "tocsin/sched.h"
 #include "tocsin/store.h"
 
@@ -332,13 +332,13 @@ static void on_check_result(void *data, size_t monitor, size_t slot,
     struct tocsin_monitor_state *state = &a->gen.states[monitor];
     enum tocsin_status before;
     struct counts_before counts;
+    enum tocsin_hold hold;
 
     tocsin_prefetch(state, sizeof(*state));
     tocsin_prefetch(&a->gen.holds[monitor], sizeof(a->gen.holds[monitor]));
     tocsin_prefetch(&a->gen.first_check[monitor], sizeof(a->gen.first_check[monitor]));
     before = state->status;
     counts = counts_of(state, slot);
-    enum tocsin_hold hold;
 
     log_check(a, m, result);
     if ((size_t)result->error_kind <= TOCSIN_ERR_INTERNAL)
