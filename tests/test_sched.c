@@ -744,10 +744,11 @@ static void test_stall_skips_slots(void **state)
 /* Each run now leaves the slot's planned entry behind in the heap, stale; 30
  * of them on a scheduler of 3 slots fill its room (two entries a slot) many
  * times over, and dropping the stale ones must keep every live plan.  Monitor
- * 0 (interval 300 ms) is run now every ~45 ms, so each run re-plans it 300 ms
- * on and its own due time never comes: it runs exactly once per call, and a
- * stale entry coming due would show as a run more.  The other two keep their
- * 200 ms cadence throughout. */
+ * 0 (interval 1 s) is run now every ~45 ms, so each run re-plans it 1 s on
+ * and its own due time never comes (a loaded machine would need a second
+ * between two calls): it runs exactly once per call, and the stale entries
+ * of the first calls, coming due in the last ~0.35 s, would show as runs
+ * more.  The other two keep their 200 ms cadence throughout. */
 static bool monitor0_ran(struct harness *h)
 {
     return h->results[0] >= h->want_runs;
@@ -761,7 +762,7 @@ static void test_run_now_stale_entries(void **state)
     unsigned others0;
 
     (void)state;
-    tcp_monitor(h, 0, l->port, 300, 1000, 300);
+    tcp_monitor(h, 0, l->port, 1000, 1000, 1000);
     tcp_monitor(h, 1, l->port, 200, 1000, 200);
     tcp_monitor(h, 2, l->port, 200, 1000, 200);
     harness_start(h);
