@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -72,12 +73,31 @@ static bool same(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+/* The system store is its CA file (SSL_CERT_FILE, else OpenSSL's default),
+ * by default the bundle libcurl reads for HTTPS checks (tocsin_curl_set_ca),
+ * so both probes trust the same (docs/decisions.md).  The default verify
+ * paths would add the hashed directory and OpenSSL 3's store loader on it,
+ * which look there for every issuer the bundle lacks (a server's
+ * intermediate, on each check): a stat and a scan of the directory's ~300
+ * entries per check, on the loop.  Only a host without the file gets the
+ * directory. */
+static int load_system_store(SSL_CTX *ctx)
+{
+    const char *file = getenv(X509_get_default_cert_file_env());
+
+    if (file == NULL || file[0] == '\0')
+        file = X509_get_default_cert_file();
+    if (access(file, F_OK) == 0)
+        return SSL_CTX_load_verify_file(ctx, file);
+    return SSL_CTX_set_default_verify_paths(ctx);
+}
+
 static int load_files(SSL_CTX *ctx, const struct tocsin_tls_conf *conf, char *err, size_t size)
 {
     const char *key = conf->key_file ? conf->key_file : conf->cert_file;
 
     if (conf->ca_file ? SSL_CTX_load_verify_locations(ctx, conf->ca_file, NULL) != 1
-                      : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+                      : load_system_store(ctx) != 1) {
         snprintf(err, size, "cannot load CA certificates from %s: %s",
                  conf->ca_file ? conf->ca_file : "the system store", openssl_reason());
         return -EINVAL;

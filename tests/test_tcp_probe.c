@@ -56,6 +56,9 @@ struct fixture {
 
 static struct test_pki pki;
 static struct test_cert leaf_valid, leaf_self, leaf_expiring, leaf_dns_only;
+/* A second CA, unknown to the first, in a hashed CA directory. */
+static struct test_pki other_pki;
+static struct test_cert leaf_other;
 
 static int setup(void **state)
 {
@@ -456,6 +459,47 @@ static void test_tls_skip_verify(void **state)
     assert_up(&r);
 }
 
+/* Points the system store at FILE and DIR (NULL: unset), and drops the cached
+ * context, so the next check without a ca_file loads the store anew. */
+static void set_system_store(const char *file, const char *dir)
+{
+    if (file)
+        setenv("SSL_CERT_FILE", file, 1);
+    else
+        unsetenv("SSL_CERT_FILE");
+    if (dir)
+        setenv("SSL_CERT_DIR", dir, 1);
+    else
+        unsetenv("SSL_CERT_DIR");
+    tocsin_tls_cache_clear();
+}
+
+/* Without a ca_file the system store is its CA file alone (SSL_CERT_FILE
+ * here), the bundle libcurl reads for HTTPS checks: a CA that is only in the
+ * hashed directory (SSL_CERT_DIR) is not trusted, since OpenSSL would look in
+ * that directory for every issuer the file lacks, on every check. */
+static void test_tls_system_store_is_the_ca_file(void **state)
+{
+    struct fixture *f = *state;
+    char *saved_file = getenv("SSL_CERT_FILE") ? strdup(getenv("SSL_CERT_FILE")) : NULL;
+    char *saved_dir = getenv("SSL_CERT_DIR") ? strdup(getenv("SSL_CERT_DIR")) : NULL;
+    struct tocsin_result by_file, by_dir_only;
+
+    set_system_store(pki.ca.cert, other_pki.dir);
+    serve(f, TEST_SERVER_SILENT, NULL, 0, &leaf_valid);
+    use_tls(f, NULL);
+    run_check(&f->config, &f->monitor, &by_file);
+    test_server_stop(f->server);
+    serve(f, TEST_SERVER_SILENT, NULL, 0, &leaf_other);
+    run_check(&f->config, &f->monitor, &by_dir_only);
+    set_system_store(saved_file, saved_dir);
+    free(saved_file);
+    free(saved_dir);
+    assert_up(&by_file);
+    assert_down(&by_dir_only, TOCSIN_ERR_TLS,
+                "TLS: certificate verify failed: unable to get local issuer certificate");
+}
+
 static void test_tls_expiring(void **state)
 {
     struct fixture *f = *state;
@@ -568,6 +612,11 @@ static int make_pki(void)
         return -1;
     if (test_pki_issue(&pki, "dns-only", "DNS:localhost", 365L * 86400, false, &leaf_dns_only) != 0)
         return -1;
+    if (test_pki_init(&other_pki) != 0 ||
+        test_pki_issue(&other_pki, "other", "DNS:localhost,IP:127.0.0.1", 365L * 86400, false,
+                       &leaf_other) != 0 ||
+        test_pki_hash_ca(&other_pki) != 0)
+        return -1;
     return 0;
 }
 
@@ -603,6 +652,7 @@ int main(void)
         T(test_tls_peer_closes_in_handshake),
         T(test_tls_peer_resets_in_handshake),
         T(test_tls_bad_ca_file),
+        T(test_tls_system_store_is_the_ca_file),
         T(test_cancel_never_calls_back),
     };
     int failed;
@@ -612,11 +662,13 @@ int main(void)
     if (make_pki() != 0) {
         fprintf(stderr, "cannot create the test PKI\n");
         test_pki_free(&pki);
+        test_pki_free(&other_pki);
         return 1;
     }
     failed = cmocka_run_group_tests(tests, NULL, NULL);
     tocsin_tls_cache_clear();
     test_pki_free(&pki);
+    test_pki_free(&other_pki);
     ares_library_cleanup();
     curl_global_cleanup();
     return failed;

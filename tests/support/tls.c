@@ -87,6 +87,7 @@ static X509 *new_cert(EVP_PKEY *key, const char *cn, long valid_secs)
 
 int test_pki_init(struct test_pki *pki)
 {
+    char ca_name[96];
     EVP_PKEY *key = NULL;
     X509 *x = NULL;
     int rc = -1;
@@ -97,8 +98,11 @@ int test_pki_init(struct test_pki *pki)
         return -1;
     snprintf(pki->ca.cert, sizeof(pki->ca.cert), "%s/ca.pem", pki->dir);
     snprintf(pki->ca.key, sizeof(pki->ca.key), "%s/ca.key", pki->dir);
+    /* Named after its directory: two PKIs' CAs differ by name, as two real CAs
+     * do, so a store holding one never looks the other up by the same name. */
+    snprintf(ca_name, sizeof(ca_name), "tocsin test CA %s", pki->dir + strlen("/tmp/"));
     key = EVP_EC_gen("P-256");
-    x = key ? new_cert(key, "tocsin test CA", 3650L * 86400) : NULL;
+    x = key ? new_cert(key, ca_name, 3650L * 86400) : NULL;
     if (x && X509_set_issuer_name(x, X509_get_subject_name(x)) == 1 &&
         add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") == 0 &&
         add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") == 0 &&
@@ -135,6 +139,14 @@ int test_pki_issue(struct test_pki *pki, const char *name, const char *sans, lon
     X509_free(x);
     EVP_PKEY_free(key);
     return rc;
+}
+
+int test_pki_hash_ca(const struct test_pki *pki)
+{
+    char path[TEST_PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/%08lx.0", pki->dir, X509_subject_name_hash(pki->ca_x509));
+    return write_pem(path, NULL, pki->ca_x509);
 }
 
 void test_pki_free(struct test_pki *pki)

@@ -36,6 +36,10 @@ int test_pki_init(struct test_pki *pki);
 int test_pki_issue(struct test_pki *pki, const char *name, const char *sans, long valid_secs,
                    bool self_signed, struct test_cert *out);
 
+/* Adds the CA to the PKI's directory as SUBJECT-HASH.0, so the directory is a
+ * hashed CA directory (what `openssl rehash` makes, SSL_CERT_DIR).  0 or -1. */
+int test_pki_hash_ca(const struct test_pki *pki);
+
 void test_pki_free(struct test_pki *pki);
 
 enum test_server_mode {
