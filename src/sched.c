@@ -268,7 +268,7 @@ static void run_check(struct check_slot *c)
     size_t region;
     int rc;
 
-    tocsin_prefetch(m, sizeof(*m)); /* the probe reads all six lines of it */
+    tocsin_prefetch(m, sizeof(*m)); /* a plain GET reads five of its six lines */
     kind = tocsin_probe_kind_of(m->type);
     region = m->regions[c->region_slot];
     failed.region = region;

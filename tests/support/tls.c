@@ -100,7 +100,7 @@ int test_pki_init(struct test_pki *pki)
     snprintf(pki->ca.key, sizeof(pki->ca.key), "%s/ca.key", pki->dir);
     /* Named after its directory: two PKIs' CAs differ by name, as two real CAs
      * do, so a store holding one never looks the other up by the same name. */
-    snprintf(ca_name, sizeof(ca_name), "tocsin test CA %s", pki->dir + strlen("/tmp/"));
+    snprintf(ca_name, sizeof(ca_name), "tocsin test CA %s", strrchr(pki->dir, '/') + 1);
     key = EVP_EC_gen("P-256");
     x = key ? new_cert(key, ca_name, 3650L * 86400) : NULL;
     if (x && X509_set_issuer_name(x, X509_get_subject_name(x)) == 1 &&
